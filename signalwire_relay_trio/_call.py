@@ -1,0 +1,440 @@
+"""``Call``: one RELAY call, its state and the reference's methods as trio awaitables.
+
+The reader updates a call synchronously through :meth:`Call._deliver` before
+any user code sees the event: state first, then the call's actions, waiters,
+``events()`` subscribers and ``on`` listeners. Nothing on that path blocks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, Union
+
+import trio
+
+from ._errors import CallEndedError, EventOverflowError
+from ._events import CallState, CallStateEvent, RelayEvent
+
+if TYPE_CHECKING:
+    from ._connection import RelayConnection
+
+__all__ = ["Call", "EventStream"]
+
+logger = logging.getLogger("signalwire_relay_trio.call")
+
+EventHandler = Callable[[RelayEvent], Union[None, Awaitable[None]]]
+EventPredicate = Callable[[RelayEvent], bool]
+
+DEFAULT_EVENT_BUFFER = 256
+
+# Progress order of call states, for wait_for_<state> (§7.1): a later state
+# implies the earlier ones were passed or skipped.
+_STATE_RANK = {
+    CallState.CREATED: 0,
+    CallState.RINGING: 1,
+    CallState.ANSWERED: 2,
+    CallState.ENDING: 3,
+    CallState.ENDED: 4,
+}
+
+
+class _CallChild(Protocol):
+    """What a call owns and settles: its running actions."""
+
+    def _deliver(self, event: RelayEvent) -> None: ...
+
+    def _call_ended(self, error: CallEndedError) -> None: ...
+
+
+class _Waiter:
+    """A one-shot wait for an event on this call, settled by the reader."""
+
+    __slots__ = ("done", "error", "event", "event_types", "predicate")
+
+    def __init__(self, event_types: frozenset[str], predicate: EventPredicate | None) -> None:
+        self.event_types = event_types
+        self.predicate = predicate
+        self.done = trio.Event()
+        self.event: RelayEvent | None = None
+        self.error: BaseException | None = None
+
+    def offer(self, event: RelayEvent) -> bool:
+        if self.event_types and event.event_type not in self.event_types:
+            return False
+        if self.predicate is not None and not self.predicate(event):
+            return False
+        self.event = event
+        self.done.set()
+        return True
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
+
+    async def wait(self) -> RelayEvent:
+        await self.done.wait()
+        if self.event is not None:
+            return self.event
+        assert self.error is not None
+        raise self.error
+
+
+class EventStream:
+    """The receive side of ``call.events()``: an async iterator of events.
+
+    Iteration ends after the call's ``ended`` event. If the subscriber falls
+    more than its buffer behind, it gets :class:`EventOverflowError` once the
+    buffered events are read; other subscribers and the call are unaffected.
+    """
+
+    def __init__(self, event_types: frozenset[str], max_buffer: int) -> None:
+        self.event_types = event_types
+        self._send, self._receive = trio.open_memory_channel[RelayEvent](max_buffer)
+        self._overflowed = False
+
+    def _push(self, event: RelayEvent) -> None:
+        if self._overflowed:
+            return
+        if self.event_types and event.event_type not in self.event_types:
+            return
+        try:
+            self._send.send_nowait(event)
+        except trio.WouldBlock:
+            self._overflowed = True
+            self._send.close()
+        except trio.ClosedResourceError:
+            pass
+
+    def _close(self) -> None:
+        self._send.close()
+
+    async def receive(self) -> RelayEvent:
+        """Wait for the next event. Raises ``trio.EndOfChannel`` after the call ended."""
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            if self._overflowed:
+                raise EventOverflowError(
+                    None, "event subscriber fell too far behind; events were lost"
+                ) from None
+            raise
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> RelayEvent:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+
+class Call:
+    """A RELAY call. Created by the connection; not constructed by users."""
+
+    def __init__(
+        self,
+        connection: RelayConnection,
+        *,
+        call_id: str,
+        node_id: str,
+        project_id: str | None = None,
+        context: str | None = None,
+        tag: str | None = None,
+        direction: str | None = None,
+        device: dict[str, Any] | None = None,
+        state: CallState = CallState.CREATED,
+        segment_id: str | None = None,
+    ) -> None:
+        self._connection = connection
+        self.call_id = call_id
+        self.node_id = node_id
+        self.project_id = project_id
+        self.context = context
+        self.tag = tag
+        self.direction = direction
+        self.device: dict[str, Any] = device or {}
+        self.state = state
+        self.segment_id = segment_id
+        self.end_reason: str | None = None
+        self._state_events: dict[CallState, CallStateEvent] = {}
+        self._actions: dict[str, _CallChild] = {}
+        self._listeners: dict[str, list[EventHandler]] = {}
+        self._waiters: list[_Waiter] = []
+        self._streams: list[EventStream] = []
+        self._end_error: CallEndedError | None = None
+        self._nursery: trio.Nursery | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Call {self.call_id} {self.direction or ''} state={self.state.value}"
+            f" context={self.context!r}>"
+        )
+
+    # -- facts ------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        """True once the call is over for this client (ended, gone or passed)."""
+        return self._end_error is not None
+
+    @property
+    def active(self) -> bool:
+        return self._end_error is None
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The call's task group: work started here ends with the call's handler."""
+        if self._nursery is None:
+            raise RuntimeError("this call has no task group (it is not run by serve())")
+        return self._nursery
+
+    # -- reader side ------------------------------------------------------
+
+    def _deliver(self, event: RelayEvent) -> None:
+        """Apply one event. Called by the reader; never blocks, never raises."""
+        if isinstance(event, CallStateEvent):
+            self._apply_state(event)
+        control_id = event.control_id
+        if control_id is not None:
+            action = self._actions.get(control_id)
+            if action is not None:
+                action._deliver(event)
+        if self._waiters:
+            self._waiters = [w for w in self._waiters if not w.offer(event)]
+        for stream in self._streams:
+            stream._push(event)
+        handlers = self._listeners.get(event.event_type)
+        if handlers:
+            for handler in list(handlers):
+                self._run_listener(handler, event)
+        if self.state is CallState.ENDED and self._end_error is None:
+            self._finish(CallEndedError(None, f"call {self.call_id} has ended"))
+
+    def _apply_state(self, event: CallStateEvent) -> None:
+        state = event.call_state
+        if state is not None and state is not CallState.UNKNOWN:
+            if self.state is CallState.ENDED:
+                return  # ended is terminal (§7.1); ignore a stale state
+            self.state = state
+            self._state_events.setdefault(state, event)
+        if event.node_id:
+            self.node_id = event.node_id
+        if event.segment_id:
+            self.segment_id = event.segment_id
+        if event.device:
+            self.device = event.device
+        if event.tag and not self.tag:
+            self.tag = event.tag
+        if event.direction and not self.direction:
+            self.direction = event.direction
+        if event.end_reason:
+            self.end_reason = event.end_reason
+
+    def _run_listener(self, handler: EventHandler, event: RelayEvent) -> None:
+        try:
+            result = handler(event)
+        except Exception:
+            logger.exception(
+                "call %s: %s listener raised for %s", self.call_id, handler, event.event_type
+            )
+            return
+        if inspect.isawaitable(result):
+            self._connection._spawn_listener(self, result, event.event_type)
+
+    def _finish(self, error: CallEndedError) -> None:
+        """The call is over for this client: settle everything it owns."""
+        if self._end_error is not None:
+            return
+        self._end_error = error
+        for action in list(self._actions.values()):
+            action._call_ended(error)
+        self._actions.clear()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.fail(error)
+        for stream in self._streams:
+            stream._close()
+        self._connection._forget_call(self)
+
+    def _gone(self, error: CallEndedError) -> None:
+        """The server said the call is gone (404/410): end it locally."""
+        if self._end_error is not None:
+            return
+        self.state = CallState.ENDED
+        self._state_events.setdefault(
+            CallState.ENDED,
+            CallStateEvent(
+                event_type="calling.call.state",
+                params={"call_id": self.call_id, "node_id": self.node_id, "call_state": "ended"},
+                call_id=self.call_id,
+                node_id=self.node_id,
+                call_state=CallState.ENDED,
+            ),
+        )
+        self._finish(error)
+
+    def _finish_passed(self) -> None:
+        self._finish(CallEndedError(None, f"call {self.call_id} was passed"))
+
+    def _connection_closed(self) -> None:
+        self._finish(CallEndedError(None, "the connection closed"))
+
+    # -- events -----------------------------------------------------------
+
+    def on(self, event_type: str, handler: EventHandler) -> None:
+        """Call ``handler(event)`` for each event of this type on this call.
+
+        A sync handler runs inside the reader, so keep it short; an async one
+        runs as a task in the call's task group and never blocks the reader.
+        """
+        self._listeners.setdefault(str(event_type), []).append(handler)
+
+    def off(self, event_type: str, handler: EventHandler) -> None:
+        """Remove a handler added with :meth:`on` (no error if it is not there)."""
+        handlers = self._listeners.get(str(event_type), [])
+        if handler in handlers:
+            handlers.remove(handler)
+
+    async def wait_for(
+        self,
+        event_type: str | None = None,
+        predicate: EventPredicate | None = None,
+        timeout: float | None = None,
+    ) -> RelayEvent:
+        """Wait for the next event of ``event_type`` (any type if None) matching ``predicate``.
+
+        Raises :class:`CallEndedError` if the call ends first (the ``ended``
+        state event itself can still be waited for), ``trio.TooSlowError``
+        after ``timeout`` seconds.
+        """
+        self._raise_if_ended()
+        types = frozenset() if event_type is None else frozenset({str(event_type)})
+        waiter = _Waiter(types, predicate)
+        self._waiters.append(waiter)
+        try:
+            with trio.fail_after(math.inf if timeout is None else timeout):
+                return await waiter.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    async def wait_for_ended(self, timeout: float | None = None) -> CallStateEvent:
+        """Wait until the call has ended and return its ``ended`` state event."""
+        await self._wait_for_state(CallState.ENDED, timeout)
+        return self._state_events[CallState.ENDED]
+
+    async def wait_for_ringing(self, timeout: float | None = None) -> CallStateEvent:
+        return await self._wait_for_state(CallState.RINGING, timeout)
+
+    async def wait_for_answered(self, timeout: float | None = None) -> CallStateEvent:
+        return await self._wait_for_state(CallState.ANSWERED, timeout)
+
+    async def wait_for_ending(self, timeout: float | None = None) -> CallStateEvent:
+        return await self._wait_for_state(CallState.ENDING, timeout)
+
+    async def _wait_for_state(self, target: CallState, timeout: float | None) -> CallStateEvent:
+        """Return once the call reached ``target`` (at once if it already did).
+
+        A call that ends without reaching ``target`` raises
+        :class:`CallEndedError`; a call that went past it without reporting
+        it (``ringing`` is often skipped) counts as having reached it.
+        """
+        with trio.fail_after(math.inf if timeout is None else timeout):
+            while True:
+                reached = self._reached(target)
+                if reached is not None:
+                    return reached
+                self._raise_if_ended()
+                waiter = _Waiter(frozenset({"calling.call.state"}), None)
+                self._waiters.append(waiter)
+                try:
+                    await waiter.wait()
+                finally:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+
+    def _reached(self, target: CallState) -> CallStateEvent | None:
+        event = self._state_events.get(target)
+        if event is not None:
+            return event
+        if target is CallState.ENDED or self.state is CallState.ENDED:
+            return None
+        if target is CallState.ANSWERED:
+            return None  # a call is answered only if it said so
+        if _STATE_RANK.get(self.state, -1) > _STATE_RANK[target]:
+            return self._state_events.get(self.state)
+        return None
+
+    @asynccontextmanager
+    async def events(
+        self, *event_types: str, max_buffer: int = DEFAULT_EVENT_BUFFER
+    ) -> AsyncIterator[EventStream]:
+        """Subscribe to this call's events (all, or of the given types).
+
+        Yields an :class:`EventStream`; iterating it ends after the call
+        ended. The subscription is removed when the block exits.
+        """
+        stream = EventStream(frozenset(str(t) for t in event_types), max_buffer)
+        if self._end_error is not None:
+            stream._close()
+        else:
+            self._streams.append(stream)
+        try:
+            yield stream
+        finally:
+            if stream in self._streams:
+                self._streams.remove(stream)
+
+    # -- commands ---------------------------------------------------------
+
+    def _raise_if_ended(self) -> None:
+        if self._end_error is not None:
+            raise CallEndedError(None, f"call {self.call_id} has ended")
+
+    async def _execute(
+        self, method: str, extra: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Send a command for this call; 404/410 end the call and raise CallEndedError."""
+        self._raise_if_ended()
+        params: dict[str, Any] = {"node_id": self.node_id, "call_id": self.call_id}
+        if extra:
+            params.update(extra)
+        try:
+            return await self._connection.execute(method, params)
+        except CallEndedError as exc:
+            self._gone(exc)
+            raise
+
+    async def answer(self, max_duration: int | None = None) -> dict[str, Any]:
+        """Answer an inbound call; returns once the call is answered.
+
+        Raises :class:`CallEndedError` if the caller left first.
+        """
+        extra = {"max_duration": max_duration} if max_duration is not None else None
+        result = await self._execute("calling.answer", extra)
+        await self.wait_for_answered()
+        return result
+
+    async def hangup(self, reason: str = "hangup") -> dict[str, Any]:
+        """End the call. A no-op (returning ``{}``) on a call that already ended."""
+        if self._end_error is not None:
+            return {}
+        try:
+            return await self._execute("calling.end", {"reason": reason})
+        except CallEndedError:
+            return {}
+
+    async def pass_(self) -> dict[str, Any]:
+        """Decline control of an inbound call so another consumer can take it.
+
+        Afterwards this client no longer follows the call: waits on it raise
+        :class:`CallEndedError`.
+        """
+        result = await self._execute("calling.pass")
+        self._finish_passed()
+        return result

@@ -1,0 +1,194 @@
+"""``RelayClient``: the official SDK's shape on top of ``open_relay``.
+
+Code written for the official asyncio SDK (``@client.on_call``,
+``client.run()``, ``await call.play(...)``) runs with only its import line
+changed. Everything here goes through the public trio API.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack
+from typing import Any, TypeVar
+
+import trio
+
+from ._call import Call
+from ._connection import RelayConnection, open_relay
+from ._groups import pick_error
+from ._message import Message
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["RelayClient"]
+
+logger = logging.getLogger("signalwire_relay_trio.client")
+
+CallHandlerT = TypeVar("CallHandlerT", bound=Callable[[Call], Awaitable[Any]])
+MessageHandlerT = TypeVar("MessageHandlerT", bound=Callable[[Message], Awaitable[Any]])
+
+
+class RelayClient:
+    """A RELAY client in the official SDK's style.
+
+    Register handlers with ``@client.on_call`` / ``@client.on_message``, then
+    either ``client.run()`` (blocking; Ctrl+C exits cleanly) or, inside a
+    trio program, ``async with RelayClient(...) as client:`` — the handlers
+    run while the block is open.
+    """
+
+    def __init__(
+        self,
+        project: str | None = None,
+        token: str | None = None,
+        jwt_token: str | None = None,
+        host: str | None = None,
+        contexts: Iterable[str] | None = None,
+        max_active_calls: int | None = None,
+        *,
+        url: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        reconnect: bool = True,
+        request_timeout: float = 10.0,
+        **open_relay_options: Any,
+    ) -> None:
+        self._options: dict[str, Any] = {
+            "project": project,
+            "token": token,
+            "jwt_token": jwt_token,
+            "host": host,
+            "contexts": list(contexts or ()),
+            "url": url,
+            "ssl_context": ssl_context,
+            "reconnect": reconnect,
+            "request_timeout": request_timeout,
+            **open_relay_options,
+        }
+        if max_active_calls is not None:
+            self._options["max_active_calls"] = max_active_calls
+        self._call_handler: Callable[[Call], Awaitable[Any]] | None = None
+        self._message_handler: Callable[[Message], Awaitable[Any]] | None = None
+        self._relay: RelayConnection | None = None
+        self._exit_stack: AsyncExitStack | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._relay is not None else "closed"
+        return f"<RelayClient {state}>"
+
+    # -- handlers -----------------------------------------------------------
+
+    def on_call(self, handler: CallHandlerT) -> CallHandlerT:
+        """Decorator: run ``await handler(call)`` for every inbound call."""
+        self._call_handler = handler
+        return handler
+
+    def on_message(self, handler: MessageHandlerT) -> MessageHandlerT:
+        """Decorator: run ``await handler(message)`` for every inbound message."""
+        self._message_handler = handler
+        return handler
+
+    # -- lifetime -------------------------------------------------------------
+
+    def run(self) -> None:
+        """Connect and serve until interrupted (Ctrl+C exits cleanly)."""
+        try:
+            trio.run(self._run_forever)
+        except KeyboardInterrupt:
+            logger.info("interrupted; RelayClient stopped")
+
+    async def _run_forever(self) -> None:
+        async with self:
+            await trio.sleep_forever()
+
+    async def __aenter__(self) -> RelayClient:
+        if self._exit_stack is not None:
+            raise RuntimeError("this RelayClient is already open")
+        stack = AsyncExitStack()
+        try:
+            relay = await stack.enter_async_context(open_relay(**self._options))
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(nursery.cancel_scope.cancel)
+            if self._call_handler is not None:
+                await nursery.start(relay.serve, self._call_handler)
+            if self._message_handler is not None:
+                await nursery.start(relay.serve_messages, self._message_handler)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._relay = relay
+        self._exit_stack = stack
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        stack, self._exit_stack, self._relay = self._exit_stack, None, None
+        assert stack is not None
+        try:
+            return await stack.__aexit__(*exc_info)
+        except BaseExceptionGroup as group:
+            error = pick_error(group, exc_info[1] if len(exc_info) > 1 else None)
+            if error is group:
+                raise
+            raise error from None
+
+    @property
+    def relay(self) -> RelayConnection:
+        """The underlying :class:`RelayConnection` (only while open)."""
+        if self._relay is None:
+            raise RuntimeError("RelayClient is not connected: use `async with` or run()")
+        return self._relay
+
+    @property
+    def relay_protocol(self) -> str:
+        """The session's protocol string ("" when not connected)."""
+        return self._relay.protocol if self._relay is not None else ""
+
+    # -- requests ---------------------------------------------------------------
+
+    async def dial(
+        self,
+        devices: Any,
+        *,
+        tag: str | None = None,
+        max_duration: int | None = None,
+        dial_timeout: float | None = None,
+    ) -> Call:
+        return await self.relay.dial(
+            devices,
+            tag=tag,
+            max_duration=max_duration,
+            dial_timeout=120.0 if dial_timeout is None else dial_timeout,
+        )
+
+    async def send_message(
+        self,
+        *,
+        to_number: str,
+        from_number: str,
+        context: str | None = None,
+        body: str | None = None,
+        media: Iterable[str] | None = None,
+        tags: Iterable[str] | None = None,
+        region: str | None = None,
+    ) -> Message:
+        return await self.relay.send_message(
+            to_number=to_number,
+            from_number=from_number,
+            body=body,
+            media=media or (),
+            context=context,
+            tags=tags or (),
+            region=region,
+        )
+
+    async def receive(self, contexts: Iterable[str]) -> None:
+        await self.relay.receive(contexts)
+
+    async def unreceive(self, contexts: Iterable[str]) -> None:
+        await self.relay.unreceive(contexts)
+
+    async def execute(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.relay.execute(method, params)

@@ -1,0 +1,700 @@
+"""``open_relay`` and ``RelayConnection``: the trio edge around the sans-I/O core.
+
+One reader task per socket handles every frame of a read synchronously:
+replies settle their waiters, events are routed and applied to their calls,
+pings and acks are queued. One writer task sends what a batch produced. A
+supervisor task owns the socket's lifetime and reconnects with resume.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import ssl
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import _serve
+from ._call import Call
+from ._config import RelaySettings, resolve_settings
+from ._errors import (
+    AuthenticationError,
+    ConnectionLostError,
+    RelayConnectionError,
+    RelayError,
+    RemoteProtocolError,
+)
+from ._events import CallState, RelayEvent, parse_event
+from ._groups import pick_error
+from ._message import Message
+from ._protocol import (
+    DisconnectRequest,
+    EventNotice,
+    PingRequest,
+    RelaySession,
+    Reply,
+    UnknownRequest,
+    describe_frame,
+)
+from ._routing import EventRouter, RouteKind
+from ._transport import ClientWebSocket, TransportClosed
+
+if TYPE_CHECKING:
+    from ._dial import PendingDial
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["ConnectionState", "RelayConnection", "RequestTimeoutError", "open_relay"]
+
+logger = logging.getLogger("signalwire_relay_trio")
+
+StreamFactory = Callable[[], Awaitable[trio.abc.Stream]]
+CallHandler = Callable[[Call], Awaitable[Any]]
+MessageHandler = Callable[[Message], Awaitable[Any]]
+
+CONNECT_TIMEOUT = 10.0
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 30.0
+# Codes with which a server refuses a stale resume (§2.2); we then connect fresh once.
+_RESUME_REFUSED = frozenset({-32003, -32602, -32002})
+
+
+class RequestTimeoutError(RelayError, trio.TooSlowError):
+    """No reply arrived within ``request_timeout``."""
+
+
+class ConnectionState(str, enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+class _Request:
+    """One request's waiter: the reader stores the reply and sets the event."""
+
+    __slots__ = ("done", "error", "reply")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.reply: Reply | None = None
+        self.error: BaseException | None = None
+
+
+class RelayConnection:
+    """A live RELAY session. Made by :func:`open_relay`; not constructed by users."""
+
+    def __init__(
+        self,
+        settings: RelaySettings,
+        nursery: trio.Nursery,
+        stream_factory: StreamFactory | None = None,
+    ) -> None:
+        self._settings = settings
+        self._nursery = nursery
+        self._stream_factory = stream_factory
+        self._session = RelaySession(settings.credentials, settings.contexts)
+        self._router: EventRouter[Call, PendingDial, Message] = EventRouter()
+        self._requests: dict[str, _Request] = {}
+        self._ws: ClientWebSocket | None = None
+        self._ready = trio.Event()
+        self._closed = False
+        self._state = ConnectionState.CONNECTING
+        self._state_channels: list[trio.MemorySendChannel[ConnectionState]] = []
+        self._inbound: list[trio.MemorySendChannel[Call]] = []
+        self._inbound_turn = 0
+        self._inbound_messages: list[trio.MemorySendChannel[Message]] = []
+        self._inbound_message_turn = 0
+        self._early_message_events: dict[str, list[RelayEvent]] = {}
+        self._reconnect_now = False
+
+    # -- session facts --------------------------------------------------------
+
+    @property
+    def protocol(self) -> str:
+        return self._session.protocol or ""
+
+    @property
+    def identity(self) -> str:
+        return self._session.identity or ""
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed and self._ready.is_set()
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def calls(self) -> list[Call]:
+        """The calls this connection follows right now."""
+        return list(self._router.calls.values())
+
+    def statistics(self) -> dict[str, int]:
+        """Counts of what the connection holds, for tests and monitoring."""
+        return {
+            "pending_requests": len(self._requests),
+            "session_pending": self._session.pending_count,
+            "calls": len(self._router.calls),
+            "dials": len(self._router.dials),
+            "actions": len(self._router.controls),
+            "inbound_consumers": len(self._inbound),
+        }
+
+    def __repr__(self) -> str:
+        return f"<RelayConnection {self._settings.url} {self._state.value}>"
+
+    # -- requests -------------------------------------------------------------
+
+    async def execute(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Send a raw JSON-RPC request and return its result.
+
+        Waits (within ``request_timeout``) for the session to be ready if it
+        is reconnecting. Raises :class:`RelayError` for a non-2xx code or a
+        JSON-RPC error, :class:`RequestTimeoutError` when no reply comes in
+        time, :class:`ConnectionLostError` when the socket dropped while the
+        request was in flight. Cancelling it is safe: a late reply is dropped.
+        """
+        timeout = self._settings.request_timeout
+        try:
+            with trio.fail_after(timeout):
+                reply = await self._request(method, params or {})
+        except trio.TooSlowError:
+            raise RequestTimeoutError(
+                None, f"no reply to {method} within {timeout:g} s"
+            ) from None
+        return reply.unwrap()
+
+    async def _request(self, method: str, params: Mapping[str, Any]) -> Reply:
+        while True:
+            if self._closed:
+                raise RelayConnectionError(None, "the connection is closed")
+            if not self._ready.is_set():
+                await self._ready.wait()
+                continue
+            assert self._ws is not None
+            request_id, frame = self._session.request(method, params)
+            waiter = self._requests[request_id] = _Request()
+            try:
+                try:
+                    self._ws.send(frame)
+                except TransportClosed:
+                    continue  # never sent, so safe to send again once reconnected
+                await waiter.done.wait()
+            finally:
+                del self._requests[request_id]
+                self._session.forget(request_id)
+            if waiter.error is not None:
+                raise waiter.error
+            assert waiter.reply is not None
+            return waiter.reply
+
+    def _send_and_forget(self, method: str, params: Mapping[str, Any]) -> None:
+        """Send a request whose reply nobody awaits (used by the reader itself)."""
+        if self._ws is None or not self._ready.is_set():
+            logger.warning("not connected: could not send %s", method)
+            return
+        request_id, frame = self._session.request(method, params)
+        self._session.forget(request_id)
+        try:
+            self._ws.send(frame)
+        except TransportClosed:
+            logger.warning("connection lost: could not send %s", method)
+
+    async def receive(self, contexts: Iterable[str]) -> dict[str, Any]:
+        """Subscribe to more contexts (``signalwire.receive``)."""
+        names = _context_list(contexts)
+        if not names:
+            return {}
+        result = await self.execute("signalwire.receive", {"contexts": names})
+        self._session.contexts.extend(c for c in names if c not in self._session.contexts)
+        return result
+
+    async def unreceive(self, contexts: Iterable[str]) -> dict[str, Any]:
+        """Drop context subscriptions (``signalwire.unreceive``)."""
+        names = _context_list(contexts)
+        if not names:
+            return {}
+        result = await self.execute("signalwire.unreceive", {"contexts": names})
+        self._session.contexts[:] = [c for c in self._session.contexts if c not in names]
+        return result
+
+    # -- the reader -------------------------------------------------------------
+
+    async def _read_loop(self, ws: ClientWebSocket) -> None:
+        handle = self._handle_frame
+        while True:
+            for text in await ws.receive_batch():
+                handle(ws, text)
+
+    def _handle_frame(self, ws: ClientWebSocket, text: str) -> None:
+        """Act on one frame. Never raises: a bad frame is logged and skipped."""
+        try:
+            message = self._session.receive(text)
+        except RemoteProtocolError as exc:
+            logger.warning("skipping a malformed frame (%s): %s", exc, describe_frame(text))
+            return
+        try:
+            if message is None:
+                return
+            kind = type(message)
+            if kind is Reply:
+                assert isinstance(message, Reply)
+                waiter = self._requests.get(message.request_id)
+                if waiter is not None:
+                    waiter.reply = message
+                    waiter.done.set()
+            elif kind is EventNotice:
+                assert isinstance(message, EventNotice)
+                if not message.duplicate:
+                    self._handle_event(message)
+                ws.send(self._session.ack(message.request_id))
+            elif kind is PingRequest:
+                assert isinstance(message, PingRequest)
+                ws.send(self._session.reply_to_ping(message))
+            elif kind is DisconnectRequest:
+                assert isinstance(message, DisconnectRequest)
+                ws.send(self._session.ack(message.request_id))
+                self._server_disconnect(message.restart)
+            else:
+                assert isinstance(message, UnknownRequest)
+                logger.warning("server sent an unknown request %r", message.method)
+                ws.send(self._session.reply_unknown(message))
+        except TransportClosed:
+            pass  # the next read reports it
+        except Exception:
+            logger.exception("error while handling a frame: %s", describe_frame(text))
+
+    def _parse(self, notice: EventNotice) -> RelayEvent | None:
+        try:
+            return parse_event(notice.payload)
+        except ValueError as exc:
+            logger.warning("skipping a malformed %s event: %s", notice.event_type, exc)
+            return None
+
+    def _handle_event(self, notice: EventNotice) -> None:
+        route = self._router.route(notice.event_type, notice.params)
+        kind = route.kind
+        if kind is RouteKind.CALL:
+            event = self._parse(notice)
+            if event is not None and route.call is not None:
+                route.call._deliver(event)
+        elif kind is RouteKind.NEW_CALL:
+            event = self._parse(notice)
+            if event is not None:
+                self._new_inbound_call(event)
+        elif kind is RouteKind.DIAL_LEG or kind is RouteKind.DIAL:
+            event = self._parse(notice)
+            if event is not None and route.dial is not None:
+                route.dial.deliver(event)
+        elif kind is RouteKind.MESSAGE or kind is RouteKind.NEW_MESSAGE:
+            event = self._parse(notice)
+            if event is not None:
+                _serve.message_event(self, route.message, event)
+        elif kind is RouteKind.UNROUTABLE and notice.event_type == "messaging.state":
+            event = self._parse(notice)
+            if event is not None:
+                _serve.early_message_event(self, event)
+        elif kind is RouteKind.SESSION:
+            if notice.event_type == "calling.error":
+                logger.warning("calling.error from the server: %s", notice.params.get("message"))
+        else:
+            logger.debug("dropping %s event (%s)", notice.event_type, kind.value)
+
+    def _server_disconnect(self, restart: bool) -> None:
+        logger.info("server asked us to reconnect (restart=%s)", restart)
+        if restart:
+            self._session.forget_resume_state()
+
+    # -- calls ----------------------------------------------------------------------
+
+    def _make_call(self, event: RelayEvent, **extra: Any) -> Call:
+        params = event.params
+        state = CallState(params.get("call_state") or "created")
+        call = Call(
+            self,
+            call_id=event.call_id or "",
+            node_id=event.node_id or "",
+            project_id=event.project_id,
+            context=event.context,
+            tag=params.get("tag"),
+            direction=params.get("direction"),
+            device=params.get("device") if isinstance(params.get("device"), dict) else None,
+            state=state if state is not CallState.UNKNOWN else CallState.CREATED,
+            segment_id=params.get("segment_id"),
+            **extra,
+        )
+        self._router.calls[call.call_id] = call
+        return call
+
+    def _new_inbound_call(self, event: RelayEvent) -> None:
+        params = {"node_id": event.node_id, "call_id": event.call_id}
+        if len(self._router.calls) >= self._settings.max_active_calls:
+            logger.warning(
+                "declining call %s: max_active_calls (%d) reached",
+                event.call_id,
+                self._settings.max_active_calls,
+            )
+            self._send_and_forget("calling.pass", params)
+            return
+        consumers = self._inbound
+        if not consumers:
+            logger.warning("passing call %s: nothing is serving inbound calls", event.call_id)
+            self._send_and_forget("calling.pass", params)
+            return
+        call = self._make_call(event)
+        turn = _serve.hand_over(consumers, self._inbound_turn, call)
+        if turn >= 0:
+            self._inbound_turn = turn
+            call._deliver(event)
+            return
+        logger.warning("passing call %s: inbound consumers are full", event.call_id)
+        self._router.calls.pop(call.call_id, None)
+        self._send_and_forget("calling.pass", params)
+
+    def _forget_call(self, call: Call) -> None:
+        if self._router.calls.get(call.call_id) is call:
+            del self._router.calls[call.call_id]
+
+    def _spawn_listener(self, call: Call, awaitable: Awaitable[Any], event_type: str) -> None:
+        async def run_listener() -> None:
+            try:
+                await awaitable
+            except Exception:
+                logger.exception("call %s: %s listener failed", call.call_id, event_type)
+
+        nursery = call._nursery or self._nursery
+        try:
+            nursery.start_soon(run_listener)
+        except RuntimeError:  # the call's task group has closed
+            self._nursery.start_soon(run_listener)
+
+    def inbound_calls(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Call]]:
+        """Receive inbound calls on a channel, for custom dispatch.
+
+        Calls are shared round-robin between every open ``inbound_calls()``
+        and ``serve()``. Calls left unread when the block exits are passed
+        back to the server so another consumer can take them.
+        """
+        return _serve.inbound_calls(self)
+
+    async def serve(
+        self,
+        handler: CallHandler,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run ``await handler(call)`` for every inbound call, each in its own task.
+
+        Runs until cancelled (or until :meth:`drain`). A handler's exception
+        is logged with the call id and that call is hung up; every other call
+        goes on. A call that ended under its handler (``CallEndedError``) is a
+        normal end. When a handler returns, its call is hung up if still up.
+        """
+        await _serve.serve_calls(self, handler, task_status=task_status)
+
+    async def send_message(
+        self,
+        *,
+        to_number: str,
+        from_number: str,
+        body: str | None = None,
+        media: Iterable[str] = (),
+        context: str | None = None,
+        tags: Iterable[str] = (),
+        region: str | None = None,
+    ) -> Message:
+        """Send an SMS/MMS (``messaging.send``) and return its :class:`Message`.
+
+        ``await message.wait()`` then returns the terminal state event.
+        """
+        return await _serve.send_message(
+            self,
+            to_number=to_number,
+            from_number=from_number,
+            body=body,
+            media=media,
+            context=context,
+            tags=tags,
+            region=region,
+        )
+
+    def inbound_messages(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Message]]:
+        """Receive inbound messages on a channel (same sharing rules as calls)."""
+        return _serve.inbound_messages(self)
+
+    async def serve_messages(
+        self,
+        handler: MessageHandler,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run ``await handler(message)`` for every inbound message, each in its own task."""
+        await _serve.serve_messages(self, handler, task_status=task_status)
+
+    async def dial(
+        self,
+        devices: Any,
+        *,
+        tag: str | None = None,
+        max_duration: int | None = None,
+        dial_timeout: float = 120.0,
+        region: str | None = None,
+        max_price_per_minute: float | None = None,
+    ) -> Call:
+        """Place an outbound call (``calling.dial``) and return the answered ``Call``.
+
+        ``devices`` is the reference's device matrix (serial groups of
+        parallel devices), a flat list (one device per serial group) or one
+        device. Raises :class:`DialError` with the reason when no device
+        answers, ``trio.TooSlowError`` after ``dial_timeout``. A leg that
+        answers after a timeout or cancellation is hung up, never orphaned.
+        """
+        from ._dial import run_dial
+
+        return await run_dial(
+            self,
+            devices,
+            tag=tag,
+            max_duration=max_duration,
+            dial_timeout=dial_timeout,
+            region=region,
+            max_price_per_minute=max_price_per_minute,
+        )
+
+    # -- connection states -------------------------------------------------------
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        logger.info("connection %s", state.value)
+        for channel in list(self._state_channels):
+            try:
+                channel.send_nowait(state)
+            except trio.WouldBlock:
+                logger.warning("a states() subscriber is not reading; a transition was dropped")
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._state_channels.remove(channel)
+
+    @asynccontextmanager
+    async def states(self) -> AsyncIterator[trio.MemoryReceiveChannel[ConnectionState]]:
+        """Receive every connection state transition, starting with the current state."""
+        send, receive = trio.open_memory_channel[ConnectionState](64)
+        send.send_nowait(self._state)
+        self._state_channels.append(send)
+        try:
+            async with receive:
+                yield receive
+        finally:
+            if send in self._state_channels:
+                self._state_channels.remove(send)
+            send.close()
+
+    # -- the socket's lifetime ----------------------------------------------------
+
+    async def _open_stream(self) -> trio.abc.Stream:
+        settings = self._settings
+        if self._stream_factory is not None:
+            return await self._stream_factory()
+        if settings.secure:
+            assert settings.ssl_context is not None
+            return await trio.open_ssl_over_tcp_stream(
+                settings.hostname, settings.port, ssl_context=settings.ssl_context,
+                https_compatible=True,
+            )
+        return await trio.open_tcp_stream(settings.hostname, settings.port)
+
+    async def _run_link(self, on_ready: Callable[[], None]) -> None:
+        """Open one socket, authenticate, and serve it until it is lost."""
+        with trio.fail_after(CONNECT_TIMEOUT):
+            stream = await self._open_stream()
+        ws = ClientWebSocket(stream)
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT):
+                await ws.handshake(self._settings.host, self._settings.target)
+            async with trio.open_nursery() as link:
+                link.start_soon(ws.run_writer)
+                link.start_soon(self._read_loop, ws)
+                self._ws = ws
+                with trio.fail_after(CONNECT_TIMEOUT):
+                    await self._authenticate(ws)
+                self._ready.set()
+                self._set_state(ConnectionState.CONNECTED)
+                on_ready()
+        finally:
+            self._ws = None
+            self._link_lost()
+            await ws.aclose()
+
+    async def _authenticate(self, ws: ClientWebSocket) -> None:
+        request_id, frame = self._session.start_connect()
+        waiter = self._requests[request_id] = _Request()
+        try:
+            ws.send(frame)
+            await waiter.done.wait()
+        finally:
+            self._requests.pop(request_id, None)
+            self._session.forget(request_id)
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.reply is not None
+        was_resuming = self._session.resuming
+        self._session.handle_connect_reply(waiter.reply)
+        if was_resuming and not self._session.session_restored:
+            logger.warning("the server did not restore the session; continuing as a new one")
+
+    def _link_lost(self) -> None:
+        if self._ready.is_set():
+            self._ready = trio.Event()
+        lost = ConnectionLostError(None, "the connection dropped; the request's outcome is unknown")
+        for request_id in self._session.connection_lost():
+            waiter = self._requests.get(request_id)
+            if waiter is not None and not waiter.done.is_set():
+                waiter.error = lost
+                waiter.done.set()
+
+    async def _supervise(self, task_status: trio.TaskStatus[None]) -> None:
+        """Keep a socket up: connect, and after a loss reconnect with backoff.
+
+        The first connection's failure is raised from ``nursery.start``;
+        later failures reconnect while ``reconnect`` is on. A rejected
+        authentication is final, except a refused resume, which is retried
+        once as a fresh session.
+        """
+        connected_once = False
+        failures = 0
+        refused_resume = False
+        while True:
+            reached_ready = False
+
+            def on_ready() -> None:
+                nonlocal reached_ready, connected_once
+                reached_ready = True
+                if not connected_once:
+                    connected_once = True
+                    task_status.started()
+
+            try:
+                try:
+                    await self._run_link(on_ready)
+                except BaseExceptionGroup as group:
+                    raise pick_error(group) from None
+                error: BaseException = TransportClosed("the link ended")
+            except AuthenticationError as exc:
+                resume_refused = self._session.resuming and exc.code in _RESUME_REFUSED
+                if not connected_once or refused_resume or not resume_refused:
+                    raise
+                logger.warning("the server refused to resume the session; connecting fresh")
+                self._session.forget_resume_state()
+                refused_resume = True
+                continue
+            except (OSError, TransportClosed, trio.TooSlowError, RemoteProtocolError) as exc:
+                error = exc
+            if not connected_once:
+                raise RelayConnectionError(None, f"could not connect: {_describe(error)}") from error
+            refused_resume = False
+            if self._closed:
+                return
+            if not self._settings.reconnect:
+                raise RelayConnectionError(None, f"connection lost: {_describe(error)}") from error
+            self._set_state(ConnectionState.RECONNECTING)
+            failures = 0 if reached_ready else failures + 1
+            delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** min(failures, 10))
+            delay *= random.uniform(0.5, 1.0)
+            logger.info("connection lost (%s); reconnecting in %.1f s", _describe(error), delay)
+            await trio.sleep(delay)
+
+    def _close(self) -> None:
+        self._closed = True
+        self._set_state(ConnectionState.CLOSED)
+        self._session.close()
+        for channel in self._state_channels:
+            channel.close()
+        self._state_channels.clear()
+        for call in list(self._router.calls.values()):
+            call._connection_closed()
+        self._nursery.cancel_scope.cancel()
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _context_list(contexts: Iterable[str]) -> list[str]:
+    if isinstance(contexts, str):
+        raise ValueError("contexts must be a list of names, not a single string")
+    names = list(dict.fromkeys(contexts))
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"each context must be a non-empty string, got {name!r}")
+    return names
+
+
+@asynccontextmanager
+async def open_relay(
+    project: str | None = None,
+    token: str | None = None,
+    *,
+    jwt_token: str | None = None,
+    host: str | None = None,
+    contexts: Iterable[str] = (),
+    url: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    reconnect: bool = True,
+    request_timeout: float = 10.0,
+    max_active_calls: int = 1000,
+    stream_factory: StreamFactory | None = None,
+) -> AsyncIterator[RelayConnection]:
+    """Connect to RELAY, authenticate and subscribe ``contexts``; close on exit.
+
+    Credentials default to ``SIGNALWIRE_PROJECT_ID``/``SIGNALWIRE_API_TOKEN``
+    (or ``SIGNALWIRE_JWT_TOKEN``), ``host`` to ``SIGNALWIRE_SPACE``. ``url``
+    overrides the host with a full ws:// or wss:// URL, and
+    ``stream_factory`` (an async callable returning a connected trio stream)
+    replaces the network connection altogether, as the test harness does.
+
+    Raises ``ValueError`` for bad arguments, :class:`AuthenticationError`
+    when the credentials are refused, :class:`RelayConnectionError` when the
+    server cannot be reached or the connection is lost for good. Errors leave
+    as themselves, never inside an exception group; the body's own exception
+    passes through untouched. Leaving the block closes the socket and cancels
+    every task the connection started, call handlers included.
+    """
+    settings = resolve_settings(
+        project=project,
+        token=token,
+        jwt_token=jwt_token,
+        host=host,
+        contexts=contexts,
+        url=url,
+        ssl_context=ssl_context,
+        reconnect=reconnect,
+        request_timeout=request_timeout,
+        max_active_calls=max_active_calls,
+    )
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            connection = RelayConnection(settings, nursery, stream_factory)
+            await nursery.start(connection._supervise)
+            try:
+                yield connection
+            except BaseException as exc:
+                body_error = exc
+                raise
+            finally:
+                connection._close()
+    except BaseExceptionGroup as group:
+        error = pick_error(group, body_error)
+        if error is group:
+            raise
+        raise error from None

@@ -1,0 +1,96 @@
+"""``Message``: an SMS/MMS sent with ``messaging.send`` or received on a context."""
+
+from __future__ import annotations
+
+import math
+
+import trio
+
+from ._events import MessageReceiveEvent, MessageState, MessageStateEvent, RelayEvent
+
+__all__ = ["Message"]
+
+_TERMINAL = frozenset({MessageState.DELIVERED, MessageState.UNDELIVERED, MessageState.FAILED})
+
+
+class Message:
+    """One message. Outbound ones progress queued → … → delivered/undelivered/failed."""
+
+    def __init__(
+        self,
+        *,
+        message_id: str,
+        context: str | None = None,
+        direction: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        body: str | None = None,
+        media: list[str] | None = None,
+        tags: list[str] | None = None,
+        segments: int | None = None,
+        state: MessageState | str = MessageState.QUEUED,
+        reason: str | None = None,
+    ) -> None:
+        self.message_id = message_id
+        self.context = context
+        self.direction = direction
+        self.from_number = from_number
+        self.to_number = to_number
+        self.body = body
+        self.media: list[str] = list(media or [])
+        self.tags: list[str] = list(tags or [])
+        self.segments = segments
+        self.state = MessageState(state)
+        self.reason = reason
+        self.result: MessageStateEvent | None = None
+        self._done = trio.Event()
+
+    @classmethod
+    def _from_event(cls, event: MessageReceiveEvent | MessageStateEvent) -> Message:
+        message = cls(message_id=event.message_id or "")
+        message._apply(event)
+        return message
+
+    def __repr__(self) -> str:
+        return f"<Message {self.message_id} {self.direction or ''} state={self.state.value}>"
+
+    @property
+    def is_done(self) -> bool:
+        """True once the message reached a terminal state (or was received)."""
+        return self._done.is_set() or self.state is MessageState.RECEIVED
+
+    def _apply(self, event: RelayEvent) -> None:
+        if not isinstance(event, (MessageReceiveEvent, MessageStateEvent)):
+            return
+        for name in ("context", "direction", "from_number", "to_number", "body", "segments"):
+            value = getattr(event, name)
+            if value is not None:
+                setattr(self, name, value)
+        if event.media:
+            self.media = list(event.media)
+        if event.tags:
+            self.tags = list(event.tags)
+        if event.reason:
+            self.reason = event.reason
+        if event.message_state is not None:
+            self.state = event.message_state
+
+    def _deliver(self, event: RelayEvent) -> bool:
+        """Apply a state event; True when the message is now final."""
+        self._apply(event)
+        if isinstance(event, MessageStateEvent) and self.state in _TERMINAL:
+            self.result = event
+            self._done.set()
+            return True
+        return False
+
+    async def wait(self, timeout: float | None = None) -> MessageStateEvent:
+        """Wait for the terminal ``messaging.state`` event and return it.
+
+        Carriers do not always report delivery, so pass a ``timeout``
+        (``trio.TooSlowError``) or use a cancel scope.
+        """
+        with trio.fail_after(math.inf if timeout is None else timeout):
+            await self._done.wait()
+        assert self.result is not None
+        return self.result
