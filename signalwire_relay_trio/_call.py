@@ -26,7 +26,7 @@ __all__ = ["Call", "EventStream"]
 
 logger = logging.getLogger("signalwire_relay_trio.call")
 
-EventHandler = Callable[[RelayEvent], Union[None, Awaitable[None]]]
+EventHandler = Callable[[RelayEvent], Union[Awaitable[None], None]]
 EventPredicate = Callable[[RelayEvent], bool]
 
 DEFAULT_EVENT_BUFFER = 256
@@ -396,9 +396,7 @@ class Call:
         if self._end_error is not None:
             raise CallEndedError(None, f"call {self.call_id} has ended")
 
-    async def _execute(
-        self, method: str, extra: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    async def _execute(self, method: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Send a command for this call; 404/410 end the call and raise CallEndedError."""
         self._raise_if_ended()
         params: dict[str, Any] = {"node_id": self.node_id, "call_id": self.call_id}

@@ -167,9 +167,7 @@ class RelayConnection:
             with trio.fail_after(timeout):
                 reply = await self._request(method, params or {})
         except trio.TooSlowError:
-            raise RequestTimeoutError(
-                None, f"no reply to {method} within {timeout:g} s"
-            ) from None
+            raise RequestTimeoutError(None, f"no reply to {method} within {timeout:g} s") from None
         return reply.unwrap()
 
     async def _request(self, method: str, params: Mapping[str, Any]) -> Reply:
@@ -507,7 +505,9 @@ class RelayConnection:
         if settings.secure:
             assert settings.ssl_context is not None
             return await trio.open_ssl_over_tcp_stream(
-                settings.hostname, settings.port, ssl_context=settings.ssl_context,
+                settings.hostname,
+                settings.port,
+                ssl_context=settings.ssl_context,
                 https_compatible=True,
             )
         return await trio.open_tcp_stream(settings.hostname, settings.port)
@@ -599,7 +599,9 @@ class RelayConnection:
             except (OSError, TransportClosed, trio.TooSlowError, RemoteProtocolError) as exc:
                 error = exc
             if not connected_once:
-                raise RelayConnectionError(None, f"could not connect: {_describe(error)}") from error
+                raise RelayConnectionError(
+                    None, f"could not connect: {_describe(error)}"
+                ) from error
             refused_resume = False
             if self._closed:
                 return

@@ -115,7 +115,9 @@ async def run_handler(handler: Callable[[Call], Awaitable[Any]], call: Call) -> 
                 try:
                     await call.hangup()
                 except RelayError as exc:
-                    logger.warning("call %s: hangup after its handler failed: %s", call.call_id, exc)
+                    logger.warning(
+                        "call %s: hangup after its handler failed: %s", call.call_id, exc
+                    )
 
 
 def _log_handler_exit(call: Call, exc: BaseException) -> None:

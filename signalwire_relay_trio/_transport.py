@@ -10,6 +10,7 @@ broken, so nobody else ever sends.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import trio
@@ -173,10 +174,8 @@ class ClientWebSocket:
         return messages
 
     def _too_big(self) -> None:
-        try:
+        with contextlib.suppress(WsLocalProtocolError):
             self._queue(self._ws.send(CloseConnection(code=1009, reason="message too big")))
-        except WsLocalProtocolError:
-            pass
         raise self._fail(f"a message exceeded {self._max_message_size} bytes")
 
     def _fail(self, reason: str) -> TransportClosed:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import ssl
 import time
 import uuid
 from collections import deque
@@ -171,11 +173,17 @@ async def fake_server(**kwargs: Any) -> AsyncIterator[FakeRelay]:
 
 
 @asynccontextmanager
-async def raw_client(fake: FakeRelay, *, memory: bool = False) -> AsyncIterator[RawClient]:
+async def raw_client(
+    fake: FakeRelay, *, memory: bool = False, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[RawClient]:
     """A raw client over a memory stream, or over loopback (real clock only)."""
     stream: trio.abc.Stream
     if memory:
         stream = await fake.open_memory_stream()
+    elif ssl_context is not None:
+        stream = await trio.open_ssl_over_tcp_stream(
+            "127.0.0.1", fake.port, ssl_context=ssl_context
+        )
     else:
         stream = await trio.open_tcp_stream("127.0.0.1", fake.port)
     try:
@@ -1092,3 +1100,39 @@ def test_random_frames_never_break_the_server(garbage: list[JSON | str]) -> None
                 assert fake.internal_errors == []
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+async def test_wss_with_ssl_context(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    await trio.run_process(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_stdout=True, capture_stderr=True,
+    )  # fmt: skip
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    with trio.fail_after(10):
+        async with fake_server(ssl_context=server_context) as fake:
+            assert fake.url.startswith("wss://127.0.0.1:")
+            async with raw_client(fake, ssl_context=client_context) as client:
+                assert "result" in await client.connect()
+                await fake.drop()  # cuts the TCP stream under the TLS layer
+                with pytest.raises(trio_websocket.ConnectionClosed):
+                    await client.next()
+
+
+async def test_non_websocket_traffic_does_not_break_the_listener() -> None:
+    with trio.fail_after(5):
+        async with fake_server() as fake:
+            for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x16\x03\x01garbage\r\n\r\n"):
+                stream = await trio.open_tcp_stream("127.0.0.1", fake.port)
+                await stream.send_all(junk)
+                with trio.move_on_after(0.5):
+                    await stream.receive_some()
+                await stream.aclose()
+            async with raw_client(fake) as client:
+                assert "result" in await client.connect()
+            assert fake.connection_count == 1

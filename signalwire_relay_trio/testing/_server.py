@@ -1,0 +1,532 @@
+"""The fake RELAY server: listener, memory streams, scripted world and faults."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+import trio.testing
+from trio_websocket import ConnectionClosed, HandshakeError, wrap_server_stream
+
+from ._commands import COMMANDS, CommandSpec
+from ._frames import dumps, error_text, request_frame, result_text
+from ._journal import Journal, Notifier
+from ._session import CLOSE_TIMEOUT, Link, Session
+from ._world import DIAL_OUTCOMES, FakeCall, device_number
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["FakeRelay", "open_fake_relay"]
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+MAX_MESSAGE_SIZE = 10 * 1024 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+DISCONNECT_ACK_TIMEOUT = 5.0
+MEMORY_URL = "ws://fake-relay.invalid/"
+
+_TRANSPORT_ERRORS = (
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    ConnectionClosed,
+    HandshakeError,
+    ssl.SSLError,
+    OSError,
+)
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_transport_error(inner) for inner in exc.exceptions)
+    return isinstance(exc, _TRANSPORT_ERRORS)
+
+
+class FakeRelay:
+    """A running fake RELAY server; made by :func:`open_fake_relay`.
+
+    ``journal`` holds every frame clients sent. ``calls`` maps call ids to
+    :class:`FakeCall`; ``sessions`` lists the live (resumable) sessions.
+    ``internal_errors`` collects exceptions the fake caught in its own code
+    (a bug in the fake, never a client mistake): a healthy run leaves it empty.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        token: str,
+        jwt_token: str | None,
+        contexts: Sequence[str],
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        ping_interval: float | None,
+    ) -> None:
+        self.project = project
+        self.token = token
+        self.jwt_token = jwt_token
+        self.contexts = tuple(contexts)
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self.ping_interval = ping_interval
+        self.url = ""
+        self.space_id = str(uuid.uuid4())
+        self.node_uuid = str(uuid.uuid4())
+        self.journal = Journal()
+        self.calls: dict[str, FakeCall] = {}
+        self.dialed_calls: list[FakeCall] = []
+        self.sessions: list[Session] = []
+        self.connection_count = 0
+        self.internal_errors: list[BaseException] = []
+        self.command_handlers: dict[str, CommandSpec] = dict(COMMANDS)
+        # Knobs tests may set directly.
+        self.resend_unacked_on_resume = True
+        self.ignore_pings = False
+        self.default_dial_outcome = "answer"
+        self.default_ring_time = 1.0
+        self.answering = True
+        self.reject_code: int | None = None
+        self._by_protocol: dict[str, Session] = {}
+        self._links: set[Link] = set()
+        self._dial_outcomes: dict[str, tuple[str, float]] = {}
+        self._failures: dict[str, deque[Callable[[Any], str]]] = {}
+        self._delays: dict[str, deque[float]] = {}
+        self._awaiting: dict[str, trio.Event] = {}
+        self._round_robin: dict[str, int] = {}
+        self._dialed_seen = 0
+        self._dialed_changed = Notifier()
+        self._epoch = 0.0
+        self._nursery: trio.Nursery | None = None
+
+    def __repr__(self) -> str:
+        return f"<FakeRelay {self.url} sessions={len(self.sessions)} calls={len(self.calls)}>"
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def _start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._epoch = time.time() - trio.current_time()  # for timestamps only
+        if self.ssl_context is None:
+            listeners: Sequence[trio.SocketListener | trio.SSLListener[trio.SocketStream]]
+            listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+            socket = listeners[0].socket
+            scheme = "ws"
+        else:
+            ssl_listeners = await trio.open_ssl_over_tcp_listeners(
+                self.port, self.ssl_context, host=self.host, https_compatible=True
+            )
+            listener = ssl_listeners[0].transport_listener
+            assert isinstance(listener, trio.SocketListener)
+            socket = listener.socket
+            listeners = ssl_listeners
+            scheme = "wss"
+        # A host name may bind several addresses, each on its own port when
+        # port=0: serve the first one only, and name it by address in the URL.
+        for extra in listeners[1:]:
+            await extra.aclose()
+        address, self.port = socket.getsockname()[:2]
+        if address in ("0.0.0.0", "::"):
+            address = "127.0.0.1" if address == "0.0.0.0" else "::1"
+        host = f"[{address}]" if ":" in address else address
+        self.url = f"{scheme}://{host}:{self.port}"
+        await nursery.start(trio.serve_listeners, self._serve_stream, list(listeners[:1]))
+
+    async def _serve_stream(self, stream: trio.abc.Stream) -> None:
+        """Serve one transport stream (socket or memory) as a RELAY WebSocket."""
+        try:
+            async with trio.open_nursery() as nursery:
+                ws = None
+                with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                    request = await wrap_server_stream(
+                        nursery,
+                        stream,
+                        message_queue_size=64,
+                        max_message_size=MAX_MESSAGE_SIZE,
+                        receive_buffer_size=65536,
+                    )
+                    ws = await request.accept()
+                if ws is not None:
+                    self.connection_count += 1
+                    link = Link(self, ws, stream, self.connection_count)
+                    self._links.add(link)
+                    try:
+                        await link.run()
+                    finally:
+                        self._links.discard(link)
+                nursery.cancel_scope.cancel()
+        except Exception as exc:
+            if _is_transport_error(exc):
+                logger.debug("fake relay: connection failed: %r", exc)
+            else:
+                self.record_internal_error(exc)
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
+        """Run ``fn(*args)`` in the fake's nursery; its errors are recorded, not raised."""
+        assert self._nursery is not None, "the fake relay is not running"
+        self._nursery.start_soon(self._guarded, fn, args)
+
+    async def _guarded(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
+        try:
+            await fn(*args)
+        except Exception as exc:
+            self.record_internal_error(exc)
+
+    def record_internal_error(self, exc: BaseException) -> None:
+        logger.error("fake relay: internal error", exc_info=exc)
+        self.internal_errors.append(exc)
+
+    # -- helpers for sessions and commands ---------------------------------
+
+    def timestamp(self) -> float:
+        """Epoch seconds that advance with trio's clock."""
+        return round(self._epoch + trio.current_time(), 6)
+
+    def credentials_ok(self, auth: JSON) -> bool:
+        if self.jwt_token is not None and auth.get("jwt_token") == self.jwt_token:
+            return True
+        return auth.get("project") == self.project and auth.get("token") == self.token
+
+    def authorization(self, session: Session) -> JSON:
+        return {
+            "project": self.project,
+            "expires_at": None,
+            "scopes": ["calling", "messaging", "tasking"],
+            "signature": session.signature,
+        }
+
+    def new_session(self) -> Session:
+        session = Session(self)
+        self.sessions.append(session)
+        self._by_protocol[session.protocol] = session
+        return session
+
+    def resumable_session(self, protocol: object, authorization_state: object) -> Session | None:
+        session = self._by_protocol.get(protocol) if isinstance(protocol, str) else None
+        if session is not None and session.resumable_with(authorization_state):
+            return session
+        return None
+
+    def forget_session(self, session: Session) -> None:
+        """Drop a session for good; its calls lose their controller."""
+        if self._by_protocol.pop(session.protocol, None) is not None:
+            self.sessions.remove(session)
+        for call in self.calls.values():
+            if call.session is session:
+                call.session = None
+
+    def response_arrived(self, frame_id: object) -> None:
+        if isinstance(frame_id, str):
+            event = self._awaiting.pop(frame_id, None)
+            if event is not None:
+                event.set()
+
+    def take_delay(self, method: str) -> float | None:
+        delays = self._delays.get(method)
+        return delays.popleft() if delays else None
+
+    def take_failure(self, method: str) -> Callable[[Any], str] | None:
+        failures = self._failures.get(method)
+        return failures.popleft() if failures else None
+
+    def dial_plan(self, device: JSON) -> tuple[str, float]:
+        """``(outcome, ring_time)`` for one dialled device."""
+        number = device_number(device)
+        if number is not None and number in self._dial_outcomes:
+            return self._dial_outcomes[number]
+        return self.default_dial_outcome, self.default_ring_time
+
+    def add_dialed_call(self, call: FakeCall) -> None:
+        self.dialed_calls.append(call)
+        self._dialed_changed.notify()
+
+    def _resolve(self, session: Session | str) -> Session:
+        if isinstance(session, Session):
+            return session
+        try:
+            return self._by_protocol[session]
+        except KeyError:
+            raise LookupError(f"no session with protocol {session!r}") from None
+
+    def _connected(self, session: Session | str | None) -> list[Session]:
+        """The target sessions of a fault: the one given, or every connected one."""
+        if session is not None:
+            target = self._resolve(session)
+            if target.link is None:
+                raise LookupError(f"{target!r} has no socket")
+            return [target]
+        targets = [s for s in self.sessions if s.link is not None]
+        if not targets:
+            raise LookupError("no connected session")
+        return targets
+
+    def _next_subscriber(self, context: str | None, exclude: Sequence[str]) -> Session | None:
+        candidates = [
+            s for s in self.sessions if context in s.contexts and s.protocol not in exclude
+        ]
+        pool = [s for s in candidates if s.link is not None] or candidates
+        if not pool:
+            return None
+        turn = self._round_robin.get(context or "", 0)
+        self._round_robin[context or ""] = turn + 1
+        return pool[turn % len(pool)]
+
+    def _offer(self, call: FakeCall, session: Session) -> None:
+        call.session = session
+        params = {**call.call_params(), "context": call.context}
+        session.emit("calling.call.receive", params, context=call.context)
+
+    def offer_call(self, call: FakeCall) -> bool:
+        """Offer a passed call to the next subscribed session that has not passed it."""
+        target = self._next_subscriber(call.context, call.passed_by)
+        if target is None:
+            return False
+        self._offer(call, target)
+        return True
+
+    # -- public API: connecting ---------------------------------------------
+
+    def connect_kwargs(self, *, memory: bool | None = None, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments for ``open_relay(**...)`` that reach this fake.
+
+        ``memory=None`` picks memory mode (an in-process stream, no socket)
+        when the current trio clock is a ``MockClock``: autojump and real
+        sockets race.
+        """
+        if memory is None:
+            memory = isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
+        kwargs: dict[str, Any] = {
+            "project": self.project,
+            "token": self.token,
+            "contexts": list(self.contexts),
+        }
+        if memory:
+            kwargs["url"] = MEMORY_URL
+            kwargs["stream_factory"] = self.open_memory_stream
+        else:
+            kwargs["url"] = self.url
+        kwargs.update(overrides)
+        return kwargs
+
+    async def open_memory_stream(self) -> trio.abc.Stream:
+        """A new in-memory connection to this fake; returns the client end.
+
+        The server end is served like an accepted socket: the client speaks
+        the WebSocket handshake over the returned stream.
+        """
+        client, server = trio.testing.memory_stream_pair()
+        self.spawn(self._serve_stream, server)
+        await trio.lowlevel.checkpoint()
+        return client
+
+    # -- public API: scripted world -----------------------------------------
+
+    async def inbound_call(
+        self,
+        context: str = "office",
+        from_number: str = "+15559870001",
+        to_number: str = "+15551230000",
+        *,
+        session: Session | str | None = None,
+    ) -> FakeCall:
+        """Offer a new inbound call (``calling.call.receive``) to one session.
+
+        The session is ``session`` if given, else the next subscriber of
+        ``context`` (round-robin, connected sessions first). Raises
+        ``LookupError`` when nobody is subscribed.
+        """
+        if session is not None:
+            target = self._resolve(session)
+        else:
+            found = self._next_subscriber(context, ())
+            if found is None:
+                subscribed = sorted({c for s in self.sessions for c in s.contexts})
+                raise LookupError(
+                    f"no session is subscribed to context {context!r} "
+                    f"(subscribed contexts: {subscribed or 'none'})"
+                )
+            target = found
+        device = {"type": "phone", "params": {"from_number": from_number, "to_number": to_number}}
+        call = FakeCall(self, direction="inbound", device=device, context=context)
+        self.calls[call.call_id] = call
+        self._offer(call, target)
+        await trio.lowlevel.checkpoint()
+        return call
+
+    def set_dial_outcome(self, number: str, outcome: str, *, ring_time: float = 1.0) -> None:
+        """Script what happens when a dial rings ``number`` (``to_number`` or SIP ``to``)."""
+        if outcome not in DIAL_OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(DIAL_OUTCOMES)}, not {outcome!r}")
+        if ring_time < 0:
+            raise ValueError("ring_time must be >= 0")
+        self._dial_outcomes[number] = (outcome, ring_time)
+
+    async def wait_for_dialed_call(self) -> FakeCall:
+        """The next answered dial leg not yet returned by this method (blocks)."""
+        while self._dialed_seen >= len(self.dialed_calls):
+            await self._dialed_changed.wait()
+        call = self.dialed_calls[self._dialed_seen]
+        self._dialed_seen += 1
+        return call
+
+    def unacked_events(self, session: Session | str | None = None) -> list[JSON]:
+        """Events sent and not yet acknowledged (of one session, or all)."""
+        sessions = [self._resolve(session)] if session is not None else self.sessions
+        return [frame for s in sessions for frame in s.unacked_events()]
+
+    # -- public API: faults -------------------------------------------------
+
+    async def drop(self, session: Session | str | None = None) -> None:
+        """Cut the socket(s) abruptly (no close handshake); sessions persist."""
+        if session is None:
+            links = list(self._links)
+        else:
+            link = self._resolve(session).link
+            links = [link] if link is not None else []
+        for link in links:
+            if link.session is not None and link.session.link is link:
+                link.session.link = None
+            await link.abort()
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            for link in links:
+                await link.done.wait()
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        code: str = "500",
+        message: str = "Injected failure",
+        jsonrpc_error: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` requests of ``method`` with a failure instead."""
+        if jsonrpc_error is not None:
+            error_code = jsonrpc_error
+            render: Callable[[Any], str] = lambda frame_id: error_text(  # noqa: E731
+                frame_id, error_code, message
+            )
+        else:
+            result = {"code": str(code), "message": message}
+            render = lambda frame_id: result_text(frame_id, result)  # noqa: E731
+        self._failures.setdefault(method, deque()).extend([render] * times)
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Handle the next ``times`` requests of ``method`` only after ``seconds``."""
+        self._delays.setdefault(method, deque()).extend([seconds] * times)
+
+    async def send_malformed(self, text: str, session: Session | str | None = None) -> None:
+        """Send ``text`` as a raw WebSocket text frame (e.g. ``"{not json"``)."""
+        for target in self._connected(session):
+            assert target.link is not None
+            target.link.send(text)
+        await trio.lowlevel.checkpoint()
+
+    async def send_raw(self, frame: JSON, session: Session | str | None = None) -> None:
+        """Send any JSON frame as is."""
+        await self.send_malformed(dumps(frame), session)
+
+    async def send_authorization_state(self, session: Session | str | None = None) -> None:
+        """Issue a fresh ``signalwire.authorization.state`` event."""
+        for target in self._connected(session):
+            target.new_authorization_state()
+        await trio.lowlevel.checkpoint()
+
+    async def send_disconnect(
+        self, *, restart: bool = False, session: Session | str | None = None
+    ) -> None:
+        """Send ``signalwire.disconnect``, wait (bounded) for the ack, close the socket.
+
+        With ``restart`` the session is forgotten: a later resume gets a fresh one.
+        """
+        targets = self._connected(session)
+        async with trio.open_nursery() as nursery:
+            for target in targets:
+                nursery.start_soon(self._disconnect, target, restart)
+
+    async def _disconnect(self, session: Session, restart: bool) -> None:
+        link = session.link
+        assert link is not None
+        frame = request_frame("signalwire.disconnect", {"restart": True} if restart else {})
+        answered = self._awaiting[frame["id"]] = trio.Event()
+        link.send(dumps(frame))
+        try:
+            with trio.move_on_after(DISCONNECT_ACK_TIMEOUT):
+                await answered.wait()
+        finally:
+            self._awaiting.pop(frame["id"], None)
+        if restart:
+            self.forget_session(session)
+        await link.close()
+
+    def stop_answering(self) -> None:
+        """Half-open simulation: keep reading, send nothing (frames are lost)."""
+        self.answering = False
+
+    def resume_answering(self) -> None:
+        self.answering = True
+
+    def reject_connects(self, code: int = -32002) -> None:
+        """Reject every ``signalwire.connect`` from now on with JSON-RPC error ``code``."""
+        self.reject_code = code
+
+    def accept_connects(self) -> None:
+        self.reject_code = None
+
+
+@asynccontextmanager
+async def open_fake_relay(
+    *,
+    project: str = "test-project",
+    token: str = "test-token",
+    jwt_token: str | None = None,
+    contexts: Sequence[str] = ("office",),
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    ping_interval: float | None = None,
+) -> AsyncIterator[FakeRelay]:
+    """Run a fake RELAY server for the duration of the block.
+
+    It listens on ``host:port`` (``wss://`` when ``ssl_context`` is given) and
+    also serves in-memory connections (:meth:`FakeRelay.open_memory_stream`).
+    Leaving the block cancels every connection. An exception from the body
+    leaves unwrapped.
+    """
+    fake = FakeRelay(
+        project=project,
+        token=token,
+        jwt_token=jwt_token,
+        contexts=contexts,
+        host=host,
+        port=port,
+        ssl_context=ssl_context,
+        ping_interval=ping_interval,
+    )
+    lone: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await fake._start(nursery)
+            try:
+                yield fake
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        lone = group.exceptions[0]
+    if lone is not None:
+        raise lone
