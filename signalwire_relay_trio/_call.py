@@ -12,14 +12,16 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import trio
 
+from ._call_commands import CallCommands
 from ._errors import CallEndedError, EventOverflowError
 from ._events import CallState, CallStateEvent, RelayEvent
 
 if TYPE_CHECKING:
+    from ._actions import Action
     from ._connection import RelayConnection
 
 __all__ = ["Call", "EventStream"]
@@ -40,14 +42,6 @@ _STATE_RANK = {
     CallState.ENDING: 3,
     CallState.ENDED: 4,
 }
-
-
-class _CallChild(Protocol):
-    """What a call owns and settles: its running actions."""
-
-    def _deliver(self, event: RelayEvent) -> None: ...
-
-    def _call_ended(self, error: CallEndedError) -> None: ...
 
 
 class _Waiter:
@@ -133,7 +127,7 @@ class EventStream:
             raise StopAsyncIteration from None
 
 
-class Call:
+class Call(CallCommands):
     """A RELAY call. Created by the connection; not constructed by users."""
 
     def __init__(
@@ -162,7 +156,7 @@ class Call:
         self.segment_id = segment_id
         self.end_reason: str | None = None
         self._state_events: dict[CallState, CallStateEvent] = {}
-        self._actions: dict[str, _CallChild] = {}
+        self._actions: dict[str, Action[Any]] = {}
         self._listeners: dict[str, list[EventHandler]] = {}
         self._waiters: list[_Waiter] = []
         self._streams: list[EventStream] = []
@@ -281,6 +275,31 @@ class Call:
     def _finish_passed(self) -> None:
         self._finish(CallEndedError(None, f"call {self.call_id} was passed"))
 
+    def _finish_transferred(self) -> None:
+        self._finish(CallEndedError(None, f"call {self.call_id} was transferred"))
+
+    def _register_action(self, control_id: str, action: Action[Any]) -> None:
+        self._actions[control_id] = action
+        self._connection._router.controls[control_id] = self
+
+    def _forget_action(self, control_id: str, action: Action[Any]) -> None:
+        if self._actions.get(control_id) is action:
+            del self._actions[control_id]
+        if self._connection._router.controls.get(control_id) is self:
+            del self._connection._router.controls[control_id]
+
+    def _expect(self, event_type: str | None, predicate: EventPredicate | None = None) -> _Waiter:
+        """Start waiting for an event (any type if None), e.g. before sending its cause."""
+        self._raise_if_ended()
+        types = frozenset() if event_type is None else frozenset({str(event_type)})
+        waiter = _Waiter(types, predicate)
+        self._waiters.append(waiter)
+        return waiter
+
+    def _drop_waiter(self, waiter: _Waiter) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
     def _connection_closed(self) -> None:
         self._finish(CallEndedError(None, "the connection closed"))
 
@@ -312,16 +331,12 @@ class Call:
         state event itself can still be waited for), ``trio.TooSlowError``
         after ``timeout`` seconds.
         """
-        self._raise_if_ended()
-        types = frozenset() if event_type is None else frozenset({str(event_type)})
-        waiter = _Waiter(types, predicate)
-        self._waiters.append(waiter)
+        waiter = self._expect(event_type, predicate)
         try:
             with trio.fail_after(math.inf if timeout is None else timeout):
                 return await waiter.wait()
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            self._drop_waiter(waiter)
 
     async def wait_for_ended(self, timeout: float | None = None) -> CallStateEvent:
         """Wait until the call has ended and return its ``ended`` state event."""
@@ -349,14 +364,11 @@ class Call:
                 reached = self._reached(target)
                 if reached is not None:
                     return reached
-                self._raise_if_ended()
-                waiter = _Waiter(frozenset({"calling.call.state"}), None)
-                self._waiters.append(waiter)
+                waiter = self._expect("calling.call.state")
                 try:
                     await waiter.wait()
                 finally:
-                    if waiter in self._waiters:
-                        self._waiters.remove(waiter)
+                    self._drop_waiter(waiter)
 
     def _reached(self, target: CallState) -> CallStateEvent | None:
         event = self._state_events.get(target)
