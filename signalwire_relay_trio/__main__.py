@@ -6,7 +6,11 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from ._call import Call
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -62,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._client import RelayClient
 
     client = RelayClient(host=args.host, contexts=args.context)
-    client.on_call(handler)  # type: ignore[arg-type]
+    client.on_call(cast("Callable[[Call], Awaitable[Any]]", handler))
     client.run()
     return 0
 

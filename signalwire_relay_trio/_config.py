@@ -43,6 +43,10 @@ class RelaySettings:
     request_timeout: float
     max_active_calls: int
     reconnect: bool
+    keepalive_interval: float | None = 20.0
+    keepalive_timeout: float = 10.0
+    max_pending_requests: int = 10_000
+    max_queued_requests: int = 500
 
     def __repr__(self) -> str:
         return f"RelaySettings(url={self.url!r}, contexts={list(self.contexts)!r})"
@@ -107,6 +111,10 @@ def resolve_settings(
     reconnect: bool,
     request_timeout: float,
     max_active_calls: int,
+    keepalive_interval: float | None = 20.0,
+    keepalive_timeout: float = 10.0,
+    max_pending_requests: int = 10_000,
+    max_queued_requests: int = 500,
     environ: Mapping[str, str] | None = None,
 ) -> RelaySettings:
     """Apply environment defaults and validate every argument of ``open_relay``."""
@@ -131,6 +139,16 @@ def resolve_settings(
         raise ValueError("request_timeout must be positive")
     if not isinstance(max_active_calls, int) or max_active_calls < 1:
         raise ValueError("max_active_calls must be a positive integer")
+    if keepalive_interval is not None and not keepalive_interval > 0:
+        raise ValueError("keepalive_interval must be positive (or None to turn pings off)")
+    if not keepalive_timeout > 0:
+        raise ValueError("keepalive_timeout must be positive")
+    for name, limit in (
+        ("max_pending_requests", max_pending_requests),
+        ("max_queued_requests", max_queued_requests),
+    ):
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"{name} must be a positive integer")
 
     if url is None:
         host = validate_host(host or env.get(ENV_SPACE) or DEFAULT_HOST)
@@ -153,4 +171,8 @@ def resolve_settings(
         request_timeout=float(request_timeout),
         max_active_calls=max_active_calls,
         reconnect=bool(reconnect),
+        keepalive_interval=None if keepalive_interval is None else float(keepalive_interval),
+        keepalive_timeout=float(keepalive_timeout),
+        max_pending_requests=max_pending_requests,
+        max_queued_requests=max_queued_requests,
     )

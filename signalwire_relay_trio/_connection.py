@@ -13,6 +13,7 @@ import logging
 import random
 import ssl
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,8 @@ CallHandler = Callable[[Call], Awaitable[Any]]
 MessageHandler = Callable[[Message], Awaitable[Any]]
 
 CONNECT_TIMEOUT = 10.0
+# How long the server may take to close the socket after signalwire.disconnect.
+DISCONNECT_GRACE = 5.0
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
 # Codes with which a server refuses a stale resume (§2.2); we then connect fresh once.
@@ -112,7 +115,12 @@ class RelayConnection:
         self._inbound_messages: list[trio.MemorySendChannel[Message]] = []
         self._inbound_message_turn = 0
         self._early_message_events: dict[str, list[RelayEvent]] = {}
-        self._reconnect_now = False
+        self._queued = 0
+        self._draining = False
+        self._last_received = 0.0
+        self._link_scope: trio.CancelScope | None = None
+        self._supervisor_scope = trio.CancelScope()
+        self._calls_gone: trio.Event | None = None
 
     # -- session facts --------------------------------------------------------
 
@@ -175,8 +183,10 @@ class RelayConnection:
             if self._closed:
                 raise RelayConnectionError(None, "the connection is closed")
             if not self._ready.is_set():
-                await self._ready.wait()
+                await self._wait_until_ready(method)
                 continue
+            if len(self._requests) >= self._settings.max_pending_requests:
+                raise RelayError(None, f"{method}: too many requests in flight")
             assert self._ws is not None
             request_id, frame = self._session.request(method, params)
             waiter = self._requests[request_id] = _Request()
@@ -193,6 +203,16 @@ class RelayConnection:
                 raise waiter.error
             assert waiter.reply is not None
             return waiter.reply
+
+    async def _wait_until_ready(self, method: str) -> None:
+        """Wait for the session to come back; bounded, so a long outage cannot pile up."""
+        if self._queued >= self._settings.max_queued_requests:
+            raise RelayError(None, f"{method}: too many requests waiting for a reconnect")
+        self._queued += 1
+        try:
+            await self._ready.wait()
+        finally:
+            self._queued -= 1
 
     def _send_and_forget(self, method: str, params: Mapping[str, Any]) -> None:
         """Send a request whose reply nobody awaits (used by the reader itself)."""
@@ -229,8 +249,27 @@ class RelayConnection:
     async def _read_loop(self, ws: ClientWebSocket) -> None:
         handle = self._handle_frame
         while True:
-            for text in await ws.receive_batch():
+            batch = await ws.receive_batch()
+            self._last_received = trio.current_time()
+            for text in batch:
                 handle(ws, text)
+
+    async def _keepalive(self, interval: float) -> None:
+        """Probe a silent socket with a ping; no answer in time means it is half-open."""
+        timeout = self._settings.keepalive_timeout
+        while True:
+            quiet_until = self._last_received + interval
+            now = trio.current_time()
+            if now < quiet_until:
+                await trio.sleep(quiet_until - now)
+                continue
+            try:
+                with trio.fail_after(timeout):
+                    await self._request("signalwire.ping", {"timestamp": time.time()})
+            except trio.TooSlowError:
+                raise TransportClosed(
+                    f"no reply to a ping within {timeout:g} s; the socket is half-open"
+                ) from None
 
     def _handle_frame(self, ws: ClientWebSocket, text: str) -> None:
         """Act on one frame. Never raises: a bad frame is logged and skipped."""
@@ -307,9 +346,16 @@ class RelayConnection:
             logger.debug("dropping %s event (%s)", notice.event_type, kind.value)
 
     def _server_disconnect(self, restart: bool) -> None:
+        """The server will close the socket: hold new requests and reconnect after it."""
         logger.info("server asked us to reconnect (restart=%s)", restart)
         if restart:
             self._session.forget_resume_state()
+        if self._ready.is_set():
+            self._ready = trio.Event()
+        if self._link_scope is not None:  # in case the server never closes the socket
+            self._link_scope.deadline = min(
+                self._link_scope.deadline, trio.current_time() + DISCONNECT_GRACE
+            )
 
     # -- calls ----------------------------------------------------------------------
 
@@ -343,6 +389,10 @@ class RelayConnection:
             self._send_and_forget("calling.pass", params)
             return
         consumers = self._inbound
+        if self._draining:
+            logger.info("passing call %s: draining", event.call_id)
+            self._send_and_forget("calling.pass", params)
+            return
         if not consumers:
             logger.warning("passing call %s: nothing is serving inbound calls", event.call_id)
             self._send_and_forget("calling.pass", params)
@@ -360,6 +410,8 @@ class RelayConnection:
     def _forget_call(self, call: Call) -> None:
         if self._router.calls.get(call.call_id) is call:
             del self._router.calls[call.call_id]
+            if not self._router.calls and self._calls_gone is not None:
+                self._calls_gone.set()
 
     def _spawn_listener(self, call: Call, awaitable: Awaitable[Any], event_type: str) -> None:
         async def run_listener() -> None:
@@ -521,15 +573,20 @@ class RelayConnection:
             with trio.fail_after(CONNECT_TIMEOUT):
                 await ws.handshake(self._settings.host, self._settings.target)
             async with trio.open_nursery() as link:
+                self._link_scope = link.cancel_scope
                 link.start_soon(ws.run_writer)
                 link.start_soon(self._read_loop, ws)
                 self._ws = ws
+                self._last_received = trio.current_time()
                 with trio.fail_after(CONNECT_TIMEOUT):
                     await self._authenticate(ws)
                 self._ready.set()
                 self._set_state(ConnectionState.CONNECTED)
                 on_ready()
+                if self._settings.keepalive_interval is not None:
+                    link.start_soon(self._keepalive, self._settings.keepalive_interval)
         finally:
+            self._link_scope = None
             self._ws = None
             self._link_lost()
             await ws.aclose()
@@ -569,6 +626,10 @@ class RelayConnection:
         authentication is final, except a refused resume, which is retried
         once as a fresh session.
         """
+        with self._supervisor_scope:
+            await self._keep_connected(task_status)
+
+    async def _keep_connected(self, task_status: trio.TaskStatus[None]) -> None:
         connected_once = False
         failures = 0
         refused_resume = False
@@ -614,6 +675,46 @@ class RelayConnection:
             logger.info("connection lost (%s); reconnecting in %.1f s", _describe(error), delay)
             await trio.sleep(delay)
 
+    async def drain(self, timeout: float) -> None:
+        """Stop taking new calls, let active ones finish (up to ``timeout``), then close.
+
+        Unsubscribes the contexts, so the server stops offering calls here;
+        ``serve()`` loops return normally once their handlers are done. After
+        the timeout, calls still up are left to the server and the
+        connection closes anyway. For deploys that must not drop calls.
+        """
+        if self._closed:
+            return
+        self._draining = True
+        contexts = list(self._session.contexts)
+        if contexts and self._ready.is_set():
+            with trio.move_on_after(self._settings.request_timeout):
+                try:
+                    await self.unreceive(contexts)
+                except RelayError as exc:
+                    logger.warning("drain: unsubscribing failed: %s", exc)
+        for call_channel in self._inbound:
+            call_channel.close()
+        for message_channel in self._inbound_messages:
+            message_channel.close()
+        with trio.move_on_after(timeout):
+            while self._router.calls:
+                self._calls_gone = trio.Event()
+                await self._calls_gone.wait()
+        if self._router.calls:
+            logger.warning(
+                "drain: %d calls still active after %g s", len(self._router.calls), timeout
+            )
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Close the socket and end the supervisor; the nursery stays for the body."""
+        self._closed = True
+        self._supervisor_scope.cancel()
+        self._set_state(ConnectionState.CLOSED)
+        for call in list(self._router.calls.values()):
+            call._connection_closed()
+
     def _close(self) -> None:
         self._closed = True
         self._set_state(ConnectionState.CLOSED)
@@ -655,6 +756,10 @@ async def open_relay(
     request_timeout: float = 10.0,
     max_active_calls: int = 1000,
     stream_factory: StreamFactory | None = None,
+    keepalive_interval: float | None = 20.0,
+    keepalive_timeout: float = 10.0,
+    max_pending_requests: int = 10_000,
+    max_queued_requests: int = 500,
 ) -> AsyncIterator[RelayConnection]:
     """Connect to RELAY, authenticate and subscribe ``contexts``; close on exit.
 
@@ -663,6 +768,14 @@ async def open_relay(
     overrides the host with a full ws:// or wss:// URL, and
     ``stream_factory`` (an async callable returning a connected trio stream)
     replaces the network connection altogether, as the test harness does.
+
+    Keepalive: after ``keepalive_interval`` seconds without any frame from
+    the server, a ``signalwire.ping`` is sent; no answer within
+    ``keepalive_timeout`` means the socket is half-open, and it is replaced
+    (``keepalive_interval=None`` turns this off). At most
+    ``max_pending_requests`` requests may be in flight and at most
+    ``max_queued_requests`` may wait for a reconnect; more raise
+    :class:`RelayError` at once rather than queueing without bound.
 
     Raises ``ValueError`` for bad arguments, :class:`AuthenticationError`
     when the credentials are refused, :class:`RelayConnectionError` when the
@@ -682,6 +795,10 @@ async def open_relay(
         reconnect=reconnect,
         request_timeout=request_timeout,
         max_active_calls=max_active_calls,
+        keepalive_interval=keepalive_interval,
+        keepalive_timeout=keepalive_timeout,
+        max_pending_requests=max_pending_requests,
+        max_queued_requests=max_queued_requests,
     )
     body_error: BaseException | None = None
     try:

@@ -7,7 +7,10 @@ so its events follow the ack) or ``ctx.start_soon(async_fn, ...)`` (a
 background task in the fake's nursery, for anything that takes time). To
 refuse, raise :class:`Reject` (a non-2xx ``code``) or ``JsonRpcError``.
 
-Register with the :func:`command` decorator; the dispatcher validates
+Register with the :func:`command` decorator (this module holds the call
+lifecycle, dialing and messaging; actions live in ``_media``, ``_input`` and
+``_operations``, their controls in ``_ops``, other call commands in
+``_bridge``). The dispatcher validates
 ``node_id``/``call_id`` (400, 404, 410) and ``control_id`` (400) first, as
 the spec says, so handlers get a live :class:`FakeCall`.
 """
@@ -35,6 +38,7 @@ __all__ = [
     "Reject",
     "ack",
     "command",
+    "device_groups",
     "dispatch_command",
 ]
 
@@ -190,7 +194,7 @@ async def _pass(ctx: CommandContext) -> JSON:
 # -- dialing ------------------------------------------------------------------
 
 
-def _device_groups(devices: object) -> list[list[JSON]]:
+def device_groups(devices: object) -> list[list[JSON]]:
     """The device matrix as a list of serial groups; a bare device is its own group."""
     if devices is None:
         raise Reject("400", "Missing devices")
@@ -217,7 +221,7 @@ def _device_groups(devices: object) -> list[list[JSON]]:
 @command("calling.dial", needs_call=False)
 async def _dial(ctx: CommandContext) -> JSON:
     tag = _required_string(ctx.params, "tag")
-    groups = _device_groups(ctx.params.get("devices"))
+    groups = device_groups(ctx.params.get("devices"))
     node_id = ctx.params.get("node_id")
     if not isinstance(node_id, str) or not node_id:
         node_id = new_node_id()
@@ -225,42 +229,12 @@ async def _dial(ctx: CommandContext) -> JSON:
     return ack("Dialing")
 
 
-# -- everything else that acts on a call: acknowledged, nothing emitted (yet) -------
-
-
-def _generic_ack(ctx: CommandContext) -> JSON:
-    extra: JSON = {"call_id": ctx.call.call_id}
-    control_id = ctx.params.get("control_id")
-    if control_id is not None:
-        extra["control_id"] = control_id
-    return ack("OK", **extra)
-
-
-def _check_media(params: JSON, key: str) -> None:
-    """Media items must be nested ``{"type", "params": {...}}`` objects."""
-    items = params.get(key)
-    if items is None:
-        raise Reject("400", f"Missing {key}")
-    if not isinstance(items, list):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params")
-    for item in items:
-        if not (
-            isinstance(item, dict)
-            and isinstance(item.get("type"), str)
-            and isinstance(item.get("params"), dict)
-        ):
-            raise Reject("400", "Invalid media item: expected {type, params}")
+# -- commands with nothing to report: acknowledged, no events -------------------------
+# (Actions and their controls live in _ops/_media/_input/_operations; hold,
+# connect, queues, conferences... in _bridge.)
 
 
 @command(
-    "calling.transfer",
-    "calling.connect",
-    "calling.disconnect",
-    "calling.hold",
-    "calling.unhold",
-    "calling.denoise",
-    "calling.denoise.stop",
-    "calling.echo",
     "calling.live_transcribe",
     "calling.live_translate",
     "calling.amazon_bedrock",
@@ -270,59 +244,15 @@ def _check_media(params: JSON, key: str) -> None:
     "calling.bind_digit",
     "calling.clear_digit_bindings",
     "calling.user_event",
-    "calling.refer",
-    "calling.join_conference",
-    "calling.leave_conference",
     "calling.join_room",
     "calling.leave_room",
 )
 async def _acknowledge(ctx: CommandContext) -> JSON:
-    return _generic_ack(ctx)
-
-
-@command(
-    "calling.play.pause",
-    "calling.play.resume",
-    "calling.play.stop",
-    "calling.play.volume",
-    "calling.record",
-    "calling.record.pause",
-    "calling.record.resume",
-    "calling.record.stop",
-    "calling.play_and_collect.stop",
-    "calling.play_and_collect.volume",
-    "calling.collect",
-    "calling.collect.stop",
-    "calling.collect.start_input_timers",
-    "calling.detect",
-    "calling.detect.stop",
-    "calling.send_digits",
-    "calling.tap",
-    "calling.tap.stop",
-    "calling.stream",
-    "calling.stream.stop",
-    "calling.send_fax",
-    "calling.send_fax.stop",
-    "calling.receive_fax",
-    "calling.receive_fax.stop",
-    "calling.pay",
-    "calling.pay.stop",
-    "calling.transcribe",
-    "calling.transcribe.stop",
-    "calling.ai",
-    "calling.ai.stop",
-    "calling.queue.enter",
-    "calling.queue.leave",
-    needs_control_id=True,
-)
-async def _acknowledge_action(ctx: CommandContext) -> JSON:
-    return _generic_ack(ctx)
-
-
-@command("calling.play", "calling.play_and_collect", needs_control_id=True)
-async def _acknowledge_play(ctx: CommandContext) -> JSON:
-    _check_media(ctx.params, "play")
-    return _generic_ack(ctx)
+    extra: JSON = {"call_id": ctx.call.call_id}
+    control_id = ctx.params.get("control_id")
+    if control_id is not None:
+        extra["control_id"] = control_id
+    return ack("OK", **extra)
 
 
 # -- messaging ----------------------------------------------------------------

@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 import trio.testing
 from trio_websocket import ConnectionClosed, HandshakeError, wrap_server_stream
 
+from . import _bridge, _input, _media, _operations  # noqa: F401 (they register commands)
 from ._commands import COMMANDS, CommandSpec
 from ._frames import dumps, error_text, request_frame, result_text
 from ._journal import Journal, Notifier
+from ._ops import DEFAULT_TIMINGS
 from ._session import CLOSE_TIMEOUT, Link, Session
 from ._world import DIAL_OUTCOMES, FakeCall, device_number
 
@@ -98,6 +101,16 @@ class FakeRelay:
         self.default_ring_time = 1.0
         self.answering = True
         self.reject_code: int | None = None
+        #: How long media, timeouts, detectors, faxes... take (see FakeTimings).
+        self.timings = attrs.evolve(DEFAULT_TIMINGS)
+        #: Seconds an ``audio`` item with this URL plays (else timings.audio_seconds).
+        self.audio_durations: dict[str, float] = {}
+        #: ``audio`` URLs whose playback fails (``calling.call.play`` ``error``).
+        self.broken_urls: set[str] = set()
+        #: Queue name -> the calls waiting in it, in order.
+        self.queues: dict[str, list[FakeCall]] = {}
+        #: Conference name -> ``{"name", "conference_id", "participants": {call_id: params}}``.
+        self.conferences: dict[str, JSON] = {}
         self._by_protocol: dict[str, Session] = {}
         self._links: set[Link] = set()
         self._dial_outcomes: dict[str, tuple[str, float]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -11,10 +12,35 @@ from ._frames import new_node_id
 from ._journal import JournalEntry, Notifier
 
 if TYPE_CHECKING:
+    from ._ops import FakeOperation
     from ._server import FakeRelay
     from ._session import Session
 
-__all__ = ["DIAL_OUTCOMES", "FakeCall", "device_number", "run_dial"]
+__all__ = [
+    "DIAL_OUTCOMES",
+    "DTMF_DIGITS",
+    "SCRIPT_DEFAULTS",
+    "FakeCall",
+    "device_number",
+    "run_dial",
+]
+
+#: Digits the caller can press.
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+#: What ``FakeCall.script`` keys mean when absent (the script starts empty).
+SCRIPT_DEFAULTS: dict[str, Any] = {
+    "detect": ("HUMAN",),  # machine-detect events, one every timings.detect_gap
+    "beep": False,  # add "beep": true to a READY machine event
+    "fax_tone": None,  # fax-detect tone: the requested tone, else "CED"
+    "recording_url": None,  # record ack/event url (else one made from the control_id)
+    "caller_speaks_for": 3.0,  # seconds the caller talks into a recording
+    "fax_pages": 2,
+    "fax_success": True,
+    "pay_result": "success",  # else payment-failed with this result
+    "record_finalize_on_hangup": True,  # recordings report `finished` on hang-up
+    "refer_state": "success",  # final calling.call.refer state
+}
 
 JSON = dict[str, Any]
 
@@ -43,7 +69,12 @@ class FakeCall:
     The events of a call go to the session that controls it (``session``);
     with no controlling session (passed by everyone, or its session was
     forgotten) state changes happen silently. ``script`` is free space for
-    per-call scripted values (detect results, recording URLs...).
+    per-call scripted values (detect results, recording URLs...): see
+    :data:`SCRIPT_DEFAULTS` for the keys and their defaults.
+
+    ``operations`` maps each ``control_id`` to its :class:`FakeOperation`;
+    ``pending_input`` holds caller input nobody listened to (type-ahead for
+    the next collect); ``peer`` is the other leg of a ``calling.connect``.
     """
 
     def __init__(
@@ -72,10 +103,22 @@ class FakeCall:
         self.commands: list[JournalEntry] = []
         self.passed_by: list[str] = []
         self.script: dict[str, Any] = {}
+        self.operations: dict[str, FakeOperation] = {}
+        self.pending_input: list[tuple[str, str]] = []
+        self.peer: FakeCall | None = None
+        self.held = False
+        self.denoised = False
+        self.transferred_to: str | None = None
+        self.queue_entry: JSON | None = None
+        self.end_hooks: list[Callable[[], None]] = []
         self._changed = Notifier()
 
     def __repr__(self) -> str:
         return f"<FakeCall {self.call_id} {self.direction} {self.state}>"
+
+    @property
+    def fake(self) -> FakeRelay:
+        return self._fake
 
     @property
     def from_number(self) -> str | None:
@@ -107,6 +150,8 @@ class FakeCall:
             params["tag"] = self.tag
         if self.end_reason is not None and self.state in ("ending", "ended"):
             params["end_reason"] = self.end_reason
+        if self.peer is not None:
+            params["peer"] = {"call_id": self.peer.call_id, "node_id": self.peer.node_id}
         return params
 
     def emit(self, event_type: str, params: JSON, *, context: str | None = None) -> None:
@@ -124,12 +169,29 @@ class FakeCall:
         self._changed.notify()
 
     def end(self, reason: str, *, via_ending: bool = True) -> None:
-        """``ending`` (unless ``via_ending`` is false) then ``ended``; no-op once ended."""
+        """``ending`` (unless ``via_ending`` is false) then ``ended``; no-op once ended.
+
+        Running operations stop in between: recordings and transcriptions send
+        their ``finished`` there (between ``ending`` and ``ended``).
+        """
         if self.state == "ended":
             return
         if via_ending and self.state != "ending":
             self.set_state("ending", end_reason=reason)
+        for op in list(self.operations.values()):
+            op.hang_up()
         self.set_state("ended", end_reason=reason)
+        hooks, self.end_hooks = self.end_hooks, []
+        for hook in hooks:
+            hook()
+
+    def notify(self) -> None:
+        """Wake whoever waits on this call (operations changed...)."""
+        self._changed.notify()
+
+    def scripted(self, key: str) -> Any:
+        """``script[key]``, else its default from :data:`SCRIPT_DEFAULTS`."""
+        return self.script.get(key, SCRIPT_DEFAULTS[key])
 
     def record_command(self, entry: JournalEntry) -> None:
         self.commands.append(entry)
@@ -141,6 +203,62 @@ class FakeCall:
         """The far end hangs up: ``ending`` then ``ended``; no-op if already ended."""
         self.end(reason)
         await trio.lowlevel.checkpoint()
+
+    async def press(self, digits: str) -> None:
+        """The caller presses ``digits`` (DTMF), one after the other.
+
+        Each digit goes to every operation listening for it: a collect or
+        play_and_collect, a recording whose ``terminators`` hold it, a digit
+        detector. A digit nobody takes is kept in ``pending_input``
+        (type-ahead) for the next collect.
+        """
+        bad = sorted(set(digits) - DTMF_DIGITS)
+        if bad:
+            raise ValueError(f"not DTMF digits: {bad}")
+        for digit in digits:
+            taken = False
+            for op in list(self.operations.values()):
+                if not op.done and op.take_digit(digit):
+                    taken = True
+            if not taken:
+                self.pending_input.append(("digit", digit))
+        await trio.lowlevel.checkpoint()
+
+    async def say(self, text: str) -> None:
+        """The caller says ``text``: it goes to running collects (else type-ahead).
+
+        Recognition results follow on the collect's own pace (a few
+        ``timings.event_gap`` later); this returns at once.
+        """
+        heard = False
+        for op in list(self.operations.values()):
+            if not op.done and op.hear(text):
+                heard = True
+        if not heard:
+            self.pending_input.append(("speech", text))
+        await trio.lowlevel.checkpoint()
+
+    async def dequeue(self) -> None:
+        """An agent takes the call out of its queue: ``calling.call.queue`` ``dequeue``."""
+        from ._bridge import dequeue_call  # here: _bridge imports this module
+
+        dequeue_call(self)
+        await trio.lowlevel.checkpoint()
+
+    async def wait_for_operation(
+        self, kind: str | None = None, *, include_done: bool = False
+    ) -> FakeOperation:
+        """Block until an operation of ``kind`` (any kind if None) is running; return it.
+
+        The oldest match wins; with ``include_done`` finished ones count too.
+        """
+        while True:
+            for op in self.operations.values():
+                if kind in (None, op.kind) and (include_done or not op.done):
+                    return op
+            if self.state == "ended" and not include_done:
+                raise AssertionError(f"call {self.call_id} ended with no running {kind} operation")
+            await self._changed.wait()
 
     async def wait_for_state(self, state: str) -> None:
         """Block until the call has reached ``state`` (at once if it already did).
