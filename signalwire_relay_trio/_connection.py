@@ -66,6 +66,8 @@ BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
 # Codes with which a server refuses a stale resume (§2.2); we then connect fresh once.
 _RESUME_REFUSED = frozenset({-32003, -32602, -32002})
+# A connect error that says the server is in trouble, not that we are refused.
+_TRANSIENT_CONNECT_ERRORS = frozenset({-32603})
 
 
 class RequestTimeoutError(RelayError, trio.TooSlowError):
@@ -650,13 +652,16 @@ class RelayConnection:
                     raise pick_error(group) from None
                 error: BaseException = TransportClosed("the link ended")
             except AuthenticationError as exc:
-                resume_refused = self._session.resuming and exc.code in _RESUME_REFUSED
-                if not connected_once or refused_resume or not resume_refused:
+                if not connected_once:
                     raise
-                logger.warning("the server refused to resume the session; connecting fresh")
-                self._session.forget_resume_state()
-                refused_resume = True
-                continue
+                if self._session.resuming and exc.code in _RESUME_REFUSED and not refused_resume:
+                    logger.warning("the server refused to resume the session; connecting fresh")
+                    self._session.forget_resume_state()
+                    refused_resume = True
+                    continue
+                if exc.code not in _TRANSIENT_CONNECT_ERRORS:
+                    raise
+                error = exc
             except (OSError, TransportClosed, trio.TooSlowError, RemoteProtocolError) as exc:
                 error = exc
             if not connected_once:

@@ -388,8 +388,12 @@ SECRET_KEYS = frozenset(
         "authorization_state",
         "token",
         "jwt_token",
+        "dpop_token",
         "password",
+        "post_prompt_auth_password",
         "project",
+        "project_id",
+        "identity",
         "payment_token",
         "authorization_bearer_token",
     }

@@ -319,7 +319,7 @@ class RelayEvent:
     params: dict[str, Any] = attrs.field(repr=scrubbed_repr)
     event_channel: str | None = None
     timestamp: float | None = None
-    project_id: str | None = None
+    project_id: str | None = attrs.field(default=None, repr=secret_repr)
     space_id: str | None = None
     context: str | None = None
     call_id: str | None = None

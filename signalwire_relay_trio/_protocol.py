@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._convert import scrub
 from ._errors import (
     AuthenticationError,
     CallEndedError,
@@ -39,20 +40,6 @@ __all__ = [
 
 AGENT = "signalwire-relay-trio/0.1"
 PROTOCOL_VERSION = {"major": 2, "minor": 0, "revision": 0}
-
-# Keys whose values are credentials; frames are scrubbed of them before logging.
-SECRET_KEYS = frozenset(
-    {
-        "token",
-        "jwt_token",
-        "authorization_state",
-        "project",
-        "project_id",
-        "identity",
-        "password",
-        "dpop_token",
-    }
-)
 
 # Call commands answered with one of these codes mean "the call is gone" (§1.6).
 _CALL_GONE_CODES = frozenset({404, 410})
@@ -218,15 +205,6 @@ def reply_error(method: str, result: Mapping[str, Any]) -> RelayError | None:
     ):
         return CallEndedError(int_code, text)
     return RelayError(int_code, text)
-
-
-def scrub(value: Any) -> Any:
-    """A copy of a decoded frame with every credential replaced, for logs."""
-    if isinstance(value, dict):
-        return {k: "<hidden>" if k in SECRET_KEYS else scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
 
 
 def describe_frame(text: str, limit: int = 200) -> str:
