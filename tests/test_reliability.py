@@ -7,6 +7,7 @@ import logging
 import pytest
 import trio
 import trio.testing
+from waiting import wait_for_state
 
 from signalwire_relay_trio import (
     EVENT_CALL_STATE,
@@ -25,11 +26,6 @@ async def receive_call(relay, fake_relay: FakeRelay):
         fake_call = await fake_relay.inbound_call()
         call = await calls.receive()
     return fake_call, call
-
-
-async def wait_for_state(relay, wanted: ConnectionState) -> None:
-    while relay.state is not wanted:
-        await trio.sleep(0.01)
 
 
 async def test_drop_reconnects_and_resumes_the_session(relay, fake_relay, autojump_clock) -> None:
@@ -179,7 +175,7 @@ async def test_duplicate_event_after_resume_is_delivered_once(
     relay, fake_relay, autojump_clock
 ) -> None:
     with trio.fail_after(60):
-        fake_call, call = await receive_call(relay, fake_relay)
+        _fake_call, call = await receive_call(relay, fake_relay)
         seen: list[str] = []
         call.on(EVENT_CALL_STATE, lambda e: seen.append(e.params["call_state"]))
         frame = {
@@ -230,7 +226,7 @@ async def test_drain_lets_active_calls_finish(relay, fake_relay, autojump_clock)
 async def test_drain_passes_calls_offered_while_draining(relay, fake_relay, autojump_clock) -> None:
     with trio.fail_after(60):
         async with relay.inbound_calls() as calls:
-            fake_call = await fake_relay.inbound_call()
+            await fake_relay.inbound_call()
             call = await calls.receive()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(relay.drain, 10)
@@ -238,7 +234,7 @@ async def test_drain_passes_calls_offered_while_draining(relay, fake_relay, auto
                 late = await fake_relay.inbound_call(session=fake_relay.sessions[0])
                 await late.wait_for_command("calling.pass")
                 await call.hangup()
-            assert fake_call.state == "ended"
+            assert call.state is CallState.ENDED
 
 
 async def test_drain_timeout_closes_anyway(relay, fake_relay, autojump_clock, caplog) -> None:

@@ -7,6 +7,7 @@ import ssl
 
 import pytest
 import trio
+from waiting import wait_for_state
 
 from signalwire_relay_trio import ConnectionState, open_relay
 from signalwire_relay_trio._config import resolve_settings
@@ -27,8 +28,8 @@ async def test_no_secret_in_logs_or_reprs_across_a_reconnect(autojump_clock, cap
                     call = await calls.receive()
                 await call.answer()
                 await fake.drop()  # reconnect: the resume carries authorization_state
-                while relay.state is not ConnectionState.CONNECTED or fake.connection_count < 2:
-                    await trio.sleep(0.1)
+                await wait_for_state(relay, ConnectionState.RECONNECTING)
+                await wait_for_state(relay, ConnectionState.CONNECTED)
                 await fake.send_malformed('{"authorization_state": "x", "token": "y"')
                 async with call.play_tts("hello") as playing:
                     event = await playing.wait()
@@ -65,8 +66,9 @@ async def test_jwt_never_logged(autojump_clock, caplog) -> None:
         with trio.fail_after(30):
             async with open_relay(jwt_token=jwt, **kwargs) as relay:
                 await fake.drop()
-                while fake.connection_count < 2 or not relay.connected:
-                    await trio.sleep(0.1)
+                await wait_for_state(relay, ConnectionState.RECONNECTING)
+                await wait_for_state(relay, ConnectionState.CONNECTED)
+                assert fake.connection_count == 2
                 text = repr(relay) + repr(relay._settings)
     assert jwt not in caplog.text + text
 
