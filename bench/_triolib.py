@@ -5,6 +5,8 @@ Commands, one per stdin line; each is answered with one JSON line:
 * ``stats`` — a :func:`_benchlib.snapshot` (CPU so far, RSS now and peak);
 * ``rpc N`` — N sequential RPC round trips, timed in the client;
 * ``profile-start`` / ``profile-stop PATH`` — pyinstrument, if asked for;
+* ``tracemalloc-start`` / ``tracemalloc-stop N`` — where the memory allocated
+  in between (and still held) went, per allocation site, divided by N;
 * ``exit`` — leave (the client closes its connection and exits).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -63,6 +66,12 @@ _GROUPS = (
 
 
 def _group(path: str) -> str:
+    if path.startswith(("<attrs generated", "<cattrs generated")):  # charge the class's owner
+        owner = path.rstrip(">").split()[-1]
+        if owner.startswith("trio."):
+            return "trio (scheduling, I/O)"
+        if owner.startswith("signalwire_relay_trio."):
+            return f"ours: {owner.split('.')[1]} (attrs/cattrs generated)"
     for needle, name in _GROUPS:
         if needle in path:
             return name
@@ -135,6 +144,39 @@ def summarize_profile(profiler: Any) -> dict[str, Any]:
     }
 
 
+def held_memory(
+    before: tracemalloc.Snapshot | None, after: tracemalloc.Snapshot, per: int
+) -> dict[str, Any]:
+    """Bytes allocated since ``before`` and still held, by source line, per unit of ``per``."""
+    assert before is not None, "tracemalloc-start first"
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    diff = after.filter_traces(ignore).compare_to(before.filter_traces(ignore), "lineno")
+    total = sum(stat.size_diff for stat in diff)
+    groups: dict[str, float] = {}
+    for stat in diff:
+        group = _group(stat.traceback[0].filename)
+        groups[group] = groups.get(group, 0.0) + stat.size_diff / per
+    top = []
+    for stat in sorted(diff, key=lambda stat: -stat.size_diff)[:25]:
+        frame = stat.traceback[0]
+        path = frame.filename
+        for marker, keep in (
+            ("site-packages/", ""),
+            ("signalwire_relay_trio/", "signalwire_relay_trio/"),
+            ("/lib/python3.11/", ""),
+        ):
+            if marker in path:
+                path = keep + path.split(marker, 1)[1]
+                break
+        top.append([f"{path}:{frame.lineno}", stat.size_diff / per, stat.count_diff / per])
+    return {
+        "bytes_per_unit": total / per,
+        "groups": sorted(([name, size] for name, size in groups.items()), key=lambda g: -g[1]),
+        "top": top,
+        "per": per,
+    }
+
+
 def _write_text(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as out:
         out.write(text)
@@ -143,6 +185,7 @@ def _write_text(path: str, text: str) -> None:
 async def command_loop(round_trip: RoundTrip) -> None:
     """Answer the runner's commands until ``exit`` (or stdin closes)."""
     profiler = None
+    memory_before: tracemalloc.Snapshot | None = None
     stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
     async for line in _lines(stdin):
         name, args = parse_command(line)
@@ -165,5 +208,12 @@ async def command_loop(round_trip: RoundTrip) -> None:
             profiler.stop()
             _write_text(args[0], profiler.output_text(unicode=True, color=False, show_all=False))
             emit({"ok": True, "path": args[0], "summary": summarize_profile(profiler)})
+        elif name == "tracemalloc-start":
+            tracemalloc.start(1)
+            memory_before = tracemalloc.take_snapshot()
+            emit({"ok": True})
+        elif name == "tracemalloc-stop":
+            emit(held_memory(memory_before, tracemalloc.take_snapshot(), int(args[0])))
+            tracemalloc.stop()
         else:
             emit({"error": f"unknown command {line!r}"})

@@ -3,10 +3,13 @@
     .venv/bin/python bench/profile_client.py                 # ours, serve()
     .venv/bin/python bench/profile_client.py --client floor  # or facade
     .venv/bin/python bench/profile_client.py --quick         # 200 calls at 50
+    .venv/bin/python bench/profile_client.py --memory        # tracemalloc, idle calls
 
 Writes the full call tree to ``bench/out/profile_<client>_concurrent.txt``
 and a summary (self time by library, top functions) to
-``bench/out/profile_<client>_summary.json``, and prints the summary.
+``bench/out/profile_<client>_summary.json``, and prints the summary. With
+``--memory``: tracemalloc over the idle workload, the memory one parked call
+holds by allocation site (``bench/out/memory_<client>_idle.json``).
 ``run.py`` does the same for ``trio`` at the end of the full bench and puts
 the summary in ``RESULTS.md``. (Not named ``profile.py``: scripts in this
 folder run with it on ``sys.path``, and that name would shadow the stdlib
@@ -26,8 +29,11 @@ def main() -> int:
     parser.add_argument("--client", choices=("trio", "facade", "floor"), default="trio")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--plays", type=int, default=None)
+    parser.add_argument(
+        "--memory", action="store_true", help="tracemalloc over the idle workload instead"
+    )
     options = parser.parse_args()
-    argv = ["--clients", options.client, "--workloads", "concurrent"]
+    argv = ["--clients", options.client, "--workloads", "concurrent,idle"]
     if options.quick:
         argv.append("--quick")
     if options.plays is not None:
@@ -35,12 +41,23 @@ def main() -> int:
     bench = run.Bench(run.parse_args(argv))
     try:
         bench.prepare()
-        summary = run.run_profile(bench, options.client)
+        if options.memory:
+            memory = run.run_memory_profile(bench, options.client)
+        else:
+            summary = run.run_profile(bench, options.client)
     except run.BenchError as exc:
         print(f"profile failed:\n{exc}", file=sys.stderr)
         return 1
     finally:
         run._kill_all()
+    if options.memory:
+        print(f"{memory['bytes_per_unit']:.0f} bytes held per idle call (tracemalloc), by library:")
+        for name, size in memory["groups"]:
+            print(f"  {size:8.0f} B  {name}")
+        print("by site:")
+        for site, size, count in memory["top"]:
+            print(f"  {size:8.0f} B  {count:5.1f} blocks  {site}")
+        return 0
     total = summary["busy_s"] or 1.0
     print(
         f"{summary['calls']} calls at {summary['concurrency']} concurrent; "

@@ -678,8 +678,11 @@ def render(
             continue
         lines += [f"## {workload}: {descriptions[workload]}", ""]
         columns = COLUMNS[workload]
-        header = "| client | " + " | ".join(c[1] for c in columns) + " | runs |"
-        lines += [header, "|---|" + "---:|" * (len(columns) + 1)]
+        first = columns[0]
+        header = (
+            "| client | " + " | ".join(c[1] for c in columns) + f" | {first[1]}, min-max | runs |"
+        )
+        lines += [header, "|---|" + "---:|" * (len(columns) + 2)]
         official = medians(per_client["official"]) if per_client.get("official") else {}
         for client in CLIENTS:
             samples = per_client.get(client)
@@ -695,8 +698,20 @@ def render(
                 if key in RATIO_METRICS and client != "official" and official.get(key):
                     cell += f" (x{med[key] / official[key]:.2f})"
                 cells.append(cell)
-            lines.append(f"| {CLIENTS[client][0]} | " + " | ".join(cells) + f" | {len(samples)} |")
-        lines += ["", "(xr) = ratio to the official SDK's median.", ""]
+            values = [sample[first[0]] for sample in samples if first[0] in sample]
+            spread = (
+                f"{first[2].format(min(values))}-{first[2].format(max(values))}"
+                if values
+                else "n/a"
+            )
+            lines.append(
+                f"| {CLIENTS[client][0]} | " + " | ".join(cells) + f" | {spread} | {len(samples)} |"
+            )
+        lines += [
+            "",
+            "Medians over the runs; (x r) = ratio to the official SDK's median.",
+            "",
+        ]
     if profile:
         lines += _profile_section(profile)
     return "\n".join(lines) + "\n"
@@ -771,6 +786,33 @@ def _profile_section(profile: dict[str, Any]) -> list[str]:
     for name, seconds in profile["top_functions"][:15]:
         lines.append(f"| `{name}` | {seconds / total:.1%} |")
     lines.append("")
+    memory = profile.get("memory")
+    if memory:
+        lines += [
+            "## Memory: what one idle call holds in ours (`serve()`)",
+            "",
+            f"tracemalloc over the idle workload ({memory['per']} parked calls): memory "
+            "allocated while the calls were offered and answered and still held once they "
+            f"were parked, per call: **{memory['bytes_per_unit'] / 1024:.2f} KB** of Python "
+            "objects (RSS adds allocator overhead). By the library that allocated it "
+            "(`json` = decoded frames that are kept):",
+            "",
+            "| allocated by | bytes/call |",
+            "|---|---:|",
+        ]
+        for name, size in memory["groups"][:12]:
+            if size >= 1:
+                lines.append(f"| {name} | {size:.0f} |")
+        lines += [
+            "",
+            "Top allocation sites:",
+            "",
+            "| allocated at | bytes/call | blocks/call |",
+            "|---|---:|---:|",
+        ]
+        for site, size, count in memory["top"][:15]:
+            lines.append(f"| `{site}` | {size:.0f} | {count:.1f} |")
+        lines.append("")
     return lines
 
 
@@ -814,6 +856,25 @@ def run_profile(bench: Bench, client: str = "trio") -> dict[str, Any]:
     return summary
 
 
+def run_memory_profile(bench: Bench, client: str = "trio") -> dict[str, Any]:
+    """tracemalloc over the idle workload: what one parked call holds, by source line."""
+    cfg = bench.counts["idle"]
+    with Pair(bench, client, f"memory-{client}") as pair:
+        pair.server_cmd(
+            {"cmd": "flow", "calls": cfg["warmup"], "concurrency": 1, "plays": bench.plays}, 60
+        )
+        pair.client_cmd("tracemalloc-start", 30)
+        pair.server_cmd(
+            {"cmd": "park", "calls": cfg["calls"], "concurrency": cfg["concurrency"]}, 300
+        )
+        time.sleep(0.5)
+        reply = pair.client_cmd(f"tracemalloc-stop {cfg['calls']}", 120)
+        pair.server_cmd({"cmd": "unpark"}, 60)
+    reply["client"] = client
+    (OUT / f"memory_{client}_idle.json").write_text(json.dumps(reply, indent=1))
+    return reply
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -821,7 +882,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, one run, no scale")
     parser.add_argument(
-        "--runs", type=int, default=None, help="runs per (client, workload); default 3 (quick: 1)"
+        "--runs", type=int, default=None, help="runs per (client, workload); default 5 (quick: 1)"
     )
     parser.add_argument(
         "--scale-runs", type=int, default=1, help="runs of the scale workload (default 1)"
@@ -857,7 +918,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.runs is None:
-        args.runs = 1 if args.quick else 3
+        args.runs = 1 if args.quick else 5
     if args.quick:
         args.scale_runs = min(args.scale_runs, 1)
     if args.workloads is None:
@@ -938,6 +999,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 profile = run_profile(bench)
                 print(f"profile written to {profile['path']}", flush=True)
+                profile["memory"] = run_memory_profile(bench)
             except BenchError as exc:
                 errors.append(f"profile: {exc}")
                 print(f"FAILED profile:\n{exc}", file=sys.stderr, flush=True)
