@@ -57,10 +57,16 @@ class _Waiter:
         self.error: BaseException | None = None
 
     def offer(self, event: RelayEvent) -> bool:
+        """Take ``event`` if it matches; a predicate that raises fails the wait with it."""
         if self.event_types and event.event_type not in self.event_types:
             return False
-        if self.predicate is not None and not self.predicate(event):
-            return False
+        if self.predicate is not None:
+            try:
+                if not self.predicate(event):
+                    return False
+            except Exception as exc:
+                self.fail(exc)
+                return True
         self.event = event
         self.done.set()
         return True
@@ -427,7 +433,10 @@ class Call(CallCommands):
         """
         extra = {"max_duration": max_duration} if max_duration is not None else None
         result = await self._execute("calling.answer", extra)
-        await self.wait_for_answered()
+        with trio.move_on_after(self._connection._settings.request_timeout):
+            await self.wait_for_answered()
+            return result
+        logger.warning("call %s: answer acked but no answered state arrived", self.call_id)
         return result
 
     async def hangup(self, reason: str = "hangup") -> dict[str, Any]:

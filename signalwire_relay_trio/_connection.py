@@ -218,8 +218,9 @@ class RelayConnection:
 
     def _send_and_forget(self, method: str, params: Mapping[str, Any]) -> None:
         """Send a request whose reply nobody awaits (used by the reader itself)."""
-        if self._ws is None or not self._ready.is_set():
-            logger.warning("not connected: could not send %s", method)
+        if self._ws is None or not self._ready.is_set() or self._closed:
+            log = logger.debug if self._closed else logger.warning
+            log("not connected: could not send %s", method)
             return
         request_id, frame = self._session.request(method, params)
         self._session.forget(request_id)
@@ -293,7 +294,10 @@ class RelayConnection:
             elif kind is EventNotice:
                 assert isinstance(message, EventNotice)
                 if not message.duplicate:
-                    self._handle_event(message)
+                    try:
+                        self._handle_event(message)
+                    except Exception:
+                        logger.exception("error while routing a %s event", message.event_type)
                 ws.send(self._session.ack(message.request_id))
             elif kind is PingRequest:
                 assert isinstance(message, PingRequest)
