@@ -30,7 +30,6 @@ from ._connection import (
     ConnectionState,
     RelayConnection,
     RequestTimeoutError,
-    open_relay,
 )
 from ._errors import (
     AuthenticationError,
@@ -178,6 +177,7 @@ from ._models import (
     WebRTC,
     WsDevice,
 )
+from ._open import open_relay
 
 __version__ = "0.1.0"
 

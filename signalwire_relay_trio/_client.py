@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 import trio
 
 from ._call import Call
-from ._connection import RelayConnection, open_relay
+from ._connection import RelayConnection
 from ._groups import pick_error
 from ._message import Message
+from ._open import open_relay
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup

@@ -8,12 +8,8 @@ supervisor task owns the socket's lifetime and reconnects with resume.
 
 from __future__ import annotations
 
-import enum
 import logging
-import random
-import ssl
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -22,16 +18,14 @@ import trio
 
 from . import _serve
 from ._call import Call
-from ._config import RelaySettings, resolve_settings
+from ._config import RelaySettings
 from ._errors import (
-    AuthenticationError,
-    ConnectionLostError,
     RelayConnectionError,
     RelayError,
     RemoteProtocolError,
 )
 from ._events import CallState, RelayEvent, parse_event
-from ._groups import pick_error
+from ._link import DISCONNECT_GRACE
 from ._message import Message
 from ._protocol import (
     DisconnectRequest,
@@ -43,15 +37,16 @@ from ._protocol import (
     describe_frame,
 )
 from ._routing import EventRouter, RouteKind
+from ._state import ConnectionState, PendingRequest
 from ._transport import ClientWebSocket, TransportClosed
 
 if TYPE_CHECKING:
     from ._dial import PendingDial
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    pass
 
-__all__ = ["ConnectionState", "RelayConnection", "RequestTimeoutError", "open_relay"]
+__all__ = ["ConnectionState", "RelayConnection", "RequestTimeoutError"]
 
 logger = logging.getLogger("signalwire_relay_trio")
 
@@ -59,37 +54,9 @@ StreamFactory = Callable[[], Awaitable[trio.abc.Stream]]
 CallHandler = Callable[[Call], Awaitable[Any]]
 MessageHandler = Callable[[Message], Awaitable[Any]]
 
-CONNECT_TIMEOUT = 10.0
-# How long the server may take to close the socket after signalwire.disconnect.
-DISCONNECT_GRACE = 5.0
-BACKOFF_INITIAL = 0.5
-BACKOFF_MAX = 30.0
-# Codes with which a server refuses a stale resume (§2.2); we then connect fresh once.
-_RESUME_REFUSED = frozenset({-32003, -32602, -32002})
-# A connect error that says the server is in trouble, not that we are refused.
-_TRANSIENT_CONNECT_ERRORS = frozenset({-32603})
-
 
 class RequestTimeoutError(RelayError, trio.TooSlowError):
     """No reply arrived within ``request_timeout``."""
-
-
-class ConnectionState(str, enum.Enum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    CLOSED = "closed"
-
-
-class _Request:
-    """One request's waiter: the reader stores the reply and sets the event."""
-
-    __slots__ = ("done", "error", "reply")
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.reply: Reply | None = None
-        self.error: BaseException | None = None
 
 
 class RelayConnection:
@@ -106,7 +73,7 @@ class RelayConnection:
         self._stream_factory = stream_factory
         self._session = RelaySession(settings.credentials, settings.contexts)
         self._router: EventRouter[Call, PendingDial, Message] = EventRouter()
-        self._requests: dict[str, _Request] = {}
+        self._requests: dict[str, PendingRequest] = {}
         self._ws: ClientWebSocket | None = None
         self._ready = trio.Event()
         self._closed = False
@@ -191,7 +158,7 @@ class RelayConnection:
                 raise RelayError(None, f"{method}: too many requests in flight")
             assert self._ws is not None
             request_id, frame = self._session.request(method, params)
-            waiter = self._requests[request_id] = _Request()
+            waiter = self._requests[request_id] = PendingRequest()
             try:
                 try:
                     self._ws.send(frame)
@@ -248,31 +215,6 @@ class RelayConnection:
         return result
 
     # -- the reader -------------------------------------------------------------
-
-    async def _read_loop(self, ws: ClientWebSocket) -> None:
-        handle = self._handle_frame
-        while True:
-            batch = await ws.receive_batch()
-            self._last_received = trio.current_time()
-            for text in batch:
-                handle(ws, text)
-
-    async def _keepalive(self, interval: float) -> None:
-        """Probe a silent socket with a ping; no answer in time means it is half-open."""
-        timeout = self._settings.keepalive_timeout
-        while True:
-            quiet_until = self._last_received + interval
-            now = trio.current_time()
-            if now < quiet_until:
-                await trio.sleep(quiet_until - now)
-                continue
-            try:
-                with trio.fail_after(timeout):
-                    await self._request("signalwire.ping", {"timestamp": time.time()})
-            except trio.TooSlowError:
-                raise TransportClosed(
-                    f"no reply to a ping within {timeout:g} s; the socket is half-open"
-                ) from None
 
     def _handle_frame(self, ws: ClientWebSocket, text: str) -> None:
         """Act on one frame. Never raises: a bad frame is logged and skipped."""
@@ -554,136 +496,6 @@ class RelayConnection:
                 self._state_channels.remove(send)
             send.close()
 
-    # -- the socket's lifetime ----------------------------------------------------
-
-    async def _open_stream(self) -> trio.abc.Stream:
-        settings = self._settings
-        if self._stream_factory is not None:
-            return await self._stream_factory()
-        if settings.secure:
-            assert settings.ssl_context is not None
-            return await trio.open_ssl_over_tcp_stream(
-                settings.hostname,
-                settings.port,
-                ssl_context=settings.ssl_context,
-                https_compatible=True,
-            )
-        return await trio.open_tcp_stream(settings.hostname, settings.port)
-
-    async def _run_link(self, on_ready: Callable[[], None]) -> None:
-        """Open one socket, authenticate, and serve it until it is lost."""
-        with trio.fail_after(CONNECT_TIMEOUT):
-            stream = await self._open_stream()
-        ws = ClientWebSocket(stream)
-        try:
-            with trio.fail_after(CONNECT_TIMEOUT):
-                await ws.handshake(self._settings.host, self._settings.target)
-            async with trio.open_nursery() as link:
-                self._link_scope = link.cancel_scope
-                link.start_soon(ws.run_writer)
-                link.start_soon(self._read_loop, ws)
-                self._ws = ws
-                self._last_received = trio.current_time()
-                with trio.fail_after(CONNECT_TIMEOUT):
-                    await self._authenticate(ws)
-                self._ready.set()
-                self._set_state(ConnectionState.CONNECTED)
-                on_ready()
-                if self._settings.keepalive_interval is not None:
-                    link.start_soon(self._keepalive, self._settings.keepalive_interval)
-        finally:
-            self._link_scope = None
-            self._ws = None
-            self._link_lost()
-            await ws.aclose()
-
-    async def _authenticate(self, ws: ClientWebSocket) -> None:
-        request_id, frame = self._session.start_connect()
-        waiter = self._requests[request_id] = _Request()
-        try:
-            ws.send(frame)
-            await waiter.done.wait()
-        finally:
-            self._requests.pop(request_id, None)
-            self._session.forget(request_id)
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.reply is not None
-        was_resuming = self._session.resuming
-        self._session.handle_connect_reply(waiter.reply)
-        if was_resuming and not self._session.session_restored:
-            logger.warning("the server did not restore the session; continuing as a new one")
-
-    def _link_lost(self) -> None:
-        if self._ready.is_set():
-            self._ready = trio.Event()
-        lost = ConnectionLostError(None, "the connection dropped; the request's outcome is unknown")
-        for request_id in self._session.connection_lost():
-            waiter = self._requests.get(request_id)
-            if waiter is not None and not waiter.done.is_set():
-                waiter.error = lost
-                waiter.done.set()
-
-    async def _supervise(self, task_status: trio.TaskStatus[None]) -> None:
-        """Keep a socket up: connect, and after a loss reconnect with backoff.
-
-        The first connection's failure is raised from ``nursery.start``;
-        later failures reconnect while ``reconnect`` is on. A rejected
-        authentication is final, except a refused resume, which is retried
-        once as a fresh session.
-        """
-        with self._supervisor_scope:
-            await self._keep_connected(task_status)
-
-    async def _keep_connected(self, task_status: trio.TaskStatus[None]) -> None:
-        connected_once = False
-        failures = 0
-        refused_resume = False
-        while True:
-            reached_ready = False
-
-            def on_ready() -> None:
-                nonlocal reached_ready, connected_once
-                reached_ready = True
-                if not connected_once:
-                    connected_once = True
-                    task_status.started()
-
-            try:
-                try:
-                    await self._run_link(on_ready)
-                except BaseExceptionGroup as group:
-                    raise pick_error(group) from None
-                error: BaseException = TransportClosed("the link ended")
-            except AuthenticationError as exc:
-                if not connected_once:
-                    raise
-                if self._session.resuming and exc.code in _RESUME_REFUSED and not refused_resume:
-                    logger.warning("the server refused to resume the session; connecting fresh")
-                    self._session.forget_resume_state()
-                    refused_resume = True
-                    continue
-                if exc.code not in _TRANSIENT_CONNECT_ERRORS:
-                    raise
-                error = exc
-            except (OSError, TransportClosed, trio.TooSlowError, RemoteProtocolError) as exc:
-                error = exc
-            if not connected_once:
-                raise RelayConnectionError(
-                    None, f"could not connect: {_describe(error)}"
-                ) from error
-            refused_resume = False
-            if self._closed:
-                return
-            if not self._settings.reconnect:
-                raise RelayConnectionError(None, f"connection lost: {_describe(error)}") from error
-            self._set_state(ConnectionState.RECONNECTING)
-            failures = 0 if reached_ready else failures + 1
-            delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** min(failures, 10))
-            delay *= random.uniform(0.5, 1.0)
-            logger.info("connection lost (%s); reconnecting in %.1f s", _describe(error), delay)
-            await trio.sleep(delay)
-
     async def drain(self, timeout: float) -> None:
         """Stop taking new calls, let active ones finish (up to ``timeout``), then close.
 
@@ -736,11 +548,6 @@ class RelayConnection:
         self._nursery.cancel_scope.cancel()
 
 
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 def _context_list(contexts: Iterable[str]) -> list[str]:
     if isinstance(contexts, str):
         raise ValueError("contexts must be a list of names, not a single string")
@@ -749,80 +556,3 @@ def _context_list(contexts: Iterable[str]) -> list[str]:
         if not isinstance(name, str) or not name:
             raise ValueError(f"each context must be a non-empty string, got {name!r}")
     return names
-
-
-@asynccontextmanager
-async def open_relay(
-    project: str | None = None,
-    token: str | None = None,
-    *,
-    jwt_token: str | None = None,
-    host: str | None = None,
-    contexts: Iterable[str] = (),
-    url: str | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    reconnect: bool = True,
-    request_timeout: float = 10.0,
-    max_active_calls: int = 1000,
-    stream_factory: StreamFactory | None = None,
-    keepalive_interval: float | None = 20.0,
-    keepalive_timeout: float = 10.0,
-    max_pending_requests: int = 10_000,
-    max_queued_requests: int = 500,
-) -> AsyncIterator[RelayConnection]:
-    """Connect to RELAY, authenticate and subscribe ``contexts``; close on exit.
-
-    Credentials default to ``SIGNALWIRE_PROJECT_ID``/``SIGNALWIRE_API_TOKEN``
-    (or ``SIGNALWIRE_JWT_TOKEN``), ``host`` to ``SIGNALWIRE_SPACE``. ``url``
-    overrides the host with a full ws:// or wss:// URL, and
-    ``stream_factory`` (an async callable returning a connected trio stream)
-    replaces the network connection altogether, as the test harness does.
-
-    Keepalive: after ``keepalive_interval`` seconds without any frame from
-    the server, a ``signalwire.ping`` is sent; no answer within
-    ``keepalive_timeout`` means the socket is half-open, and it is replaced
-    (``keepalive_interval=None`` turns this off). At most
-    ``max_pending_requests`` requests may be in flight and at most
-    ``max_queued_requests`` may wait for a reconnect; more raise
-    :class:`RelayError` at once rather than queueing without bound.
-
-    Raises ``ValueError`` for bad arguments, :class:`AuthenticationError`
-    when the credentials are refused, :class:`RelayConnectionError` when the
-    server cannot be reached or the connection is lost for good. Errors leave
-    as themselves, never inside an exception group; the body's own exception
-    passes through untouched. Leaving the block closes the socket and cancels
-    every task the connection started, call handlers included.
-    """
-    settings = resolve_settings(
-        project=project,
-        token=token,
-        jwt_token=jwt_token,
-        host=host,
-        contexts=contexts,
-        url=url,
-        ssl_context=ssl_context,
-        reconnect=reconnect,
-        request_timeout=request_timeout,
-        max_active_calls=max_active_calls,
-        keepalive_interval=keepalive_interval,
-        keepalive_timeout=keepalive_timeout,
-        max_pending_requests=max_pending_requests,
-        max_queued_requests=max_queued_requests,
-    )
-    body_error: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            connection = RelayConnection(settings, nursery, stream_factory)
-            await nursery.start(connection._supervise)
-            try:
-                yield connection
-            except BaseException as exc:
-                body_error = exc
-                raise
-            finally:
-                connection._close()
-    except BaseExceptionGroup as group:
-        error = pick_error(group, body_error)
-        if error is group:
-            raise
-        raise error from None

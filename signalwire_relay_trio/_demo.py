@@ -16,9 +16,9 @@ import trio
 import trio.testing
 
 from ._call import Call
-from ._connection import open_relay
 from ._events import CallStateEvent, RelayEvent
 from ._models import Digits, RecordAudio
+from ._open import open_relay
 from .testing import FakeCall, open_fake_relay
 
 __all__ = ["ivr", "run_demo"]
