@@ -72,12 +72,12 @@ def _group(path: str) -> str:
             return "trio (scheduling, I/O)"
         if owner.startswith("signalwire_relay_trio."):
             return f"ours: {owner.split('.')[1]} (attrs/cattrs generated)"
+    if "signalwire_relay_trio/" in path:  # ours, by module (maybe the bench's snapshot copy)
+        module = path.split("signalwire_relay_trio/", 1)[1].removesuffix(".py")
+        return f"ours: {module}"
     for needle, name in _GROUPS:
         if needle in path:
             return name
-    if "signalwire_relay_trio/" in path:  # ours, by module
-        module = path.split("signalwire_relay_trio/", 1)[1].removesuffix(".py")
-        return f"ours: {module}"
     if "site-packages/" in path:
         return path.split("site-packages/", 1)[1].split("/", 1)[0]
     if "/lib/python3" in path:  # the rest of the standard library, by module
