@@ -123,6 +123,10 @@ class Action(Generic[E]):
             self._error = error
             self._settle()
 
+    def _running_on_server(self) -> bool:
+        """True while the server may still be running the operation."""
+        return not self._done.is_set()
+
     # -- user side --------------------------------------------------------------
 
     async def wait(self, timeout: float | None = None) -> E | None:
@@ -140,25 +144,52 @@ class Action(Generic[E]):
             raise CallEndedError(self._error.code, self._error.message)
         return self.result
 
-    async def _control(self, verb: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {"control_id": self.control_id}
+    async def _control(
+        self, verb: str, extra: Mapping[str, Any] | None = None, *, prefix: str | None = None
+    ) -> dict[str, Any]:
+        """Send ``calling.<prefix>.<verb>`` for this operation and return the ack.
+
+        A 404 here means the server no longer has the *operation* (it ended
+        while the control was on its way), not that the call is gone: it
+        raises a plain :class:`RelayError` and leaves the call alone. A 410
+        ("call has ended") ends the call and raises :class:`CallEndedError`.
+        """
+        call = self.call
+        call._raise_if_ended()
+        params: dict[str, Any] = {
+            "node_id": call.node_id,
+            "call_id": call.call_id,
+            "control_id": self.control_id,
+        }
         if extra:
             params.update(extra)
-        return await self.call._execute(f"calling.{self._prefix}.{verb}", params)
+        method = f"calling.{prefix or self._prefix}.{verb}"
+        try:
+            return await call._connection.execute(method, params)
+        except CallEndedError as exc:
+            if exc.code == 404:
+                raise RelayError(exc.code, exc.message) from None
+            call._gone(exc)
+            raise
 
     async def stop(self) -> dict[str, Any]:
         """Stop the operation and wait (briefly) for its terminal event.
 
         Every waiter is then resolved: with the terminal event, or with
         None if the server sent none within a short grace. A no-op (``{}``)
-        on a finished action or an ended call.
+        on a finished action or an ended call, and when the server no
+        longer has the operation (404: it ended as the stop went out).
         """
-        if self._done.is_set():
+        if not self._running_on_server():
             return {}
         try:
             result = await self._control("stop")
         except CallEndedError:
             return {}
+        except RelayError as exc:
+            if exc.code != 404:
+                raise
+            result = {}  # its final event may still be on the way: wait for it below
         with trio.move_on_after(TERMINAL_GRACE):
             await self._done.wait()
         if not self._done.is_set():
@@ -223,9 +254,7 @@ class _CollectBase(Action[CollectEvent]):
 
     async def start_input_timers(self) -> dict[str, Any]:
         """Start ``initial_timeout`` timers held with ``start_input_timers=False``."""
-        return await self.call._execute(
-            "calling.collect.start_input_timers", {"control_id": self.control_id}
-        )
+        return await self._control("start_input_timers", prefix="collect")
 
 
 class CollectAction(_CollectBase):
@@ -244,15 +273,33 @@ class StandaloneCollectAction(_CollectBase):
 
 
 class DetectAction(Action[DetectEvent]):
-    """Detection ends on the first result, or when the detector finishes."""
+    """Detection ends on the first result, or when the detector finishes.
+
+    The detector itself reports on after its first result (``NOT_READY``,
+    ``READY``... then ``finished``) on the call's events. So ``stop()``
+    still stops it after the action resolved on a result, and leaving an
+    ``async with`` block does so too: the block bounds the detector.
+    """
 
     kind = "detect"
     event_type = "calling.call.detect"
+    _stop_sent = False
 
     def _is_terminal(self, event: RelayEvent) -> bool:
         if not isinstance(event, DetectEvent):
             return False
         return event.is_finished or bool(event.detect_event)
+
+    def _running_on_server(self) -> bool:
+        if not self.is_done:
+            return True
+        resolved_early = self.result is not None and not self.result.is_finished
+        return resolved_early and self._error is None and not self._stop_sent
+
+    async def stop(self) -> dict[str, Any]:
+        result = await super().stop()
+        self._stop_sent = True
+        return result
 
 
 class FaxAction(Action[FaxEvent]):
@@ -338,7 +385,7 @@ class ActionStart(Generic[A]):
     async def __aexit__(self, *exc_info: object) -> None:
         action = self._action
         assert action is not None
-        if action.is_done:
+        if not action._running_on_server():
             return
         with trio.move_on_after(STOP_GRACE) as scope:
             scope.shield = True
@@ -364,10 +411,14 @@ async def start_action(
     The action is registered before the request goes out, so an event that
     beats the ack is not lost. A rejected command unregisters it; a
     cancelled one also sends a best-effort stop, since the server may have
-    started the operation already.
+    started the operation already. Raises ``ValueError`` if ``control_id``
+    belongs to an action still running on this call (it would steal its
+    events), :class:`CallEndedError` on an ended call.
     """
     call._raise_if_ended()
     control_id = control_id or str(uuid.uuid4())
+    if control_id in call._actions:
+        raise ValueError(f"control_id {control_id!r} belongs to a running action on this call")
     action = action_class(call, control_id, method_prefix)
     call._register_action(control_id, action)
     wire = dict(params)

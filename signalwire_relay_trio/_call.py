@@ -7,6 +7,7 @@ any user code sees the event: state first, then the call's actions, waiters,
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import math
@@ -32,6 +33,8 @@ EventHandler = Callable[[RelayEvent], Union[Awaitable[None], None]]
 EventPredicate = Callable[[RelayEvent], bool]
 
 DEFAULT_EVENT_BUFFER = 256
+# How long hangup() waits for the ``ended`` state after the server acked calling.end.
+HANGUP_GRACE = 5.0
 
 # Progress order of call states, for wait_for_<state> (§7.1): a later state
 # implies the earlier ones were passed or skipped.
@@ -168,6 +171,8 @@ class Call(CallCommands):
         self._streams: list[EventStream] = []
         self._end_error: CallEndedError | None = None
         self._nursery: trio.Nursery | None = None
+        # queue name -> the control_id of our calling.queue.enter (queue_leave reuses it)
+        self._queue_controls: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return (
@@ -440,13 +445,23 @@ class Call(CallCommands):
         return result
 
     async def hangup(self, reason: str = "hangup") -> dict[str, Any]:
-        """End the call. A no-op (returning ``{}``) on a call that already ended."""
+        """End the call; returns once it has ended, as the reference does.
+
+        After the ack it waits (at most ``HANGUP_GRACE`` seconds) for the
+        ``ended`` state, so ``call.state`` is ``ended`` afterwards and a
+        handler's own hang-up is not repeated by ``serve()``. A no-op
+        (returning ``{}``) on a call that already ended.
+        """
         if self._end_error is not None:
             return {}
         try:
-            return await self._execute("calling.end", {"reason": reason})
+            result = await self._execute("calling.end", {"reason": reason})
         except CallEndedError:
             return {}
+        # CallEndedError: over some other way (connection closed), nothing left to wait for
+        with trio.move_on_after(HANGUP_GRACE), contextlib.suppress(CallEndedError):
+            await self.wait_for_ended()
+        return result
 
     async def pass_(self) -> dict[str, Any]:
         """Decline control of an inbound call so another consumer can take it.

@@ -562,13 +562,22 @@ class CallCommands:
         status_url: str | None = None,
         wait_url: str | None = None,
     ) -> dict[str, Any]:
+        """Put the call in the named queue (``calling.queue.enter``).
+
+        Follow it with ``calling.call.queue`` events (``enqueue``, then
+        ``dequeue`` or ``leave``).
+        """
+        call: Call = self  # type: ignore[assignment]
+        control_id = control_id or str(uuid.uuid4())
         params = {
             "queue_name": queue_name,
-            "control_id": control_id or str(uuid.uuid4()),
+            "control_id": control_id,
             "status_url": status_url,
             "wait_url": wait_url,
         }
-        return await self._command("calling.queue.enter", params)
+        result = await self._command("calling.queue.enter", params)
+        call._queue_controls[queue_name] = control_id
+        return result
 
     async def queue_leave(
         self,
@@ -578,13 +587,23 @@ class CallCommands:
         queue_id: str | None = None,
         status_url: str | None = None,
     ) -> dict[str, Any]:
+        """Take the call out of the named queue (``calling.queue.leave``).
+
+        Without ``control_id`` the leave carries the control_id of this
+        call's ``queue_enter`` for that queue, which names the entry.
+        """
+        call: Call = self  # type: ignore[assignment]
+        control_id = control_id or call._queue_controls.get(queue_name) or str(uuid.uuid4())
         params = {
             "queue_name": queue_name,
-            "control_id": control_id or str(uuid.uuid4()),
+            "control_id": control_id,
             "queue_id": queue_id,
             "status_url": status_url,
         }
-        return await self._command("calling.queue.leave", params)
+        result = await self._command("calling.queue.leave", params)
+        if call._queue_controls.get(queue_name) == control_id:
+            del call._queue_controls[queue_name]
+        return result
 
     async def amazon_bedrock(
         self,

@@ -109,14 +109,23 @@ class RelayClient:
         if self._exit_stack is not None:
             raise RuntimeError("this RelayClient is already open")
         stack = AsyncExitStack()
+        options = dict(self._options)
+        contexts: list[str] = options.pop("contexts")
+        serving = self._call_handler is not None or self._message_handler is not None
         try:
-            relay = await stack.enter_async_context(open_relay(**self._options))
+            # With handlers, subscribe only once they serve: a call offered in
+            # between would find no consumer and be passed away.
+            relay = await stack.enter_async_context(
+                open_relay(**options, contexts=() if serving else contexts)
+            )
             nursery = await stack.enter_async_context(trio.open_nursery())
             stack.callback(nursery.cancel_scope.cancel)
             if self._call_handler is not None:
                 await nursery.start(relay.serve, self._call_handler)
             if self._message_handler is not None:
                 await nursery.start(relay.serve_messages, self._message_handler)
+            if serving and contexts:
+                await relay.receive(contexts)
         except BaseException:
             await stack.aclose()
             raise

@@ -26,7 +26,7 @@ from ._errors import (
     RelayConnectionError,
     RemoteProtocolError,
 )
-from ._groups import pick_error
+from ._groups import leaves, pick_error
 from ._state import ConnectionState, PendingRequest
 from ._transport import ClientWebSocket, TransportClosed
 
@@ -180,7 +180,10 @@ async def keep_connected(conn: RelayConnection, task_status: trio.TaskStatus[Non
             try:
                 await run_link(conn, on_ready)
             except BaseExceptionGroup as group:
-                raise pick_error(group) from None
+                # A refusal and the close that follows it can end one read together:
+                # the refusal is what happened, so it wins.
+                refusals = [e for e in leaves(group) if isinstance(e, AuthenticationError)]
+                raise (refusals[0] if refusals else pick_error(group)) from None
             error: BaseException = TransportClosed("the link ended")
         except AuthenticationError as exc:
             if not connected_once:

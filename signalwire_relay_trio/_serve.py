@@ -123,8 +123,8 @@ async def run_handler(handler: Callable[[Call], Awaitable[Any]], call: Call) -> 
 def _log_handler_exit(call: Call, exc: BaseException) -> None:
     """Log what a handler raised; re-raise if it was only cancellation."""
     errors = [e for e in leaves(exc) if not isinstance(e, trio.Cancelled)]
-    if not errors:
-        raise exc
+    if not errors or any(not isinstance(e, Exception) for e in errors):
+        raise exc  # cancellation, KeyboardInterrupt, SystemExit: never swallowed
     for error in errors:
         if isinstance(error, CallEndedError):
             logger.debug("call %s: handler stopped because the call ended", call.call_id)

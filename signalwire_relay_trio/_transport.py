@@ -1,41 +1,46 @@
-"""The client's WebSocket: wsproto driven over one trio stream, in batches.
+"""The client's WebSocket: our RFC 6455 framer over one trio stream, in batches.
 
 Frames in, frames out. :meth:`ClientWebSocket.receive_batch` returns every
 complete text message of one read, so the caller can handle them all before
 yielding; :meth:`ClientWebSocket.send` frames a message at once and queues the
 bytes, and the single writer task sends everything queued in one write. Only
-the writer touches ``send_all``: a cancelled send can leave a trio stream
-broken, so nobody else ever sends.
+the writer touches ``send_all`` while the link runs (``aclose`` flushes what is
+left afterwards): a cancelled send can leave a trio stream broken, so nobody
+else ever sends.
+
+The wire format is :mod:`._framing` (sans I/O), the upgrade included.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
+
+from ._framing import (
+    MAX_MESSAGE_SIZE,
+    Binary,
+    Close,
+    Event,
+    FrameParser,
+    FramingError,
+    HandshakeError,
     Ping,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
+    encode_close,
+    encode_pong,
+    encode_text,
+    parse_upgrade_response,
+    upgrade_request,
 )
-from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
-from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 __all__ = ["MAX_MESSAGE_SIZE", "ClientWebSocket", "TransportClosed"]
 
 logger = logging.getLogger("signalwire_relay_trio.transport")
 
-MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 READ_SIZE = 16 * 1024
 CLOSE_GRACE = 2.0
+
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
 class TransportClosed(Exception):
@@ -58,53 +63,64 @@ class ClientWebSocket:
         read_size: int = READ_SIZE,
     ) -> None:
         self._stream = stream
-        self._ws = WSConnection(ConnectionType.CLIENT)
+        self._parser = FrameParser(max_message_size)
         self._max_message_size = max_message_size
         self._read_size = read_size
         self._outgoing: list[bytes] = []
         self._has_outgoing = trio.Event()
-        self._partial: list[str] = []
-        self._partial_size = 0
+        # Frames that came in the same read as the upgrade response.
+        self._early = b""
+        self._open = False
+        self._close_queued = False
+        # Set while the writer is inside send_all; still set if that send was
+        # interrupted, when the stream may hold half a frame: aclose then sends nothing.
+        self._writing = False
         self._closed: TransportClosed | None = None
         self.bytes_in = 0
         self.bytes_out = 0
 
     @property
     def is_open(self) -> bool:
-        return self._closed is None and self._ws.state is ConnectionState.OPEN
+        return self._closed is None and self._open
 
     async def handshake(self, host: str, target: str = "/") -> None:
         """Send the HTTP upgrade and wait for the server to accept it."""
-        await self._stream.send_all(self._ws.send(Request(host=host, target=target)))
+        request, accept = upgrade_request(host, target)
+        await self._stream.send_all(request)
+        received = b""
         while True:
             data = await self._stream.receive_some(self._read_size)
             if not data:
                 raise TransportClosed("connection closed during the WebSocket handshake")
+            received += data
             try:
-                self._ws.receive_data(bytes(data))
-                for event in self._ws.events():
-                    if isinstance(event, AcceptConnection):
-                        return
-                    if isinstance(event, (RejectConnection, RejectData)):
-                        status = getattr(event, "status_code", None)
-                        raise TransportClosed(f"WebSocket upgrade rejected (HTTP {status})")
-            except WsRemoteProtocolError as exc:
+                head = parse_upgrade_response(received, accept)
+            except HandshakeError as exc:
+                if exc.status is not None:
+                    raise TransportClosed(exc.reason) from None
                 raise TransportClosed(f"WebSocket handshake failed: {exc}") from None
+            if head is not None:
+                self._early = received[head:]
+                self._open = True
+                return
 
     def send(self, text: str) -> None:
         """Frame one text message now and queue it for the writer. Never blocks."""
         if self._closed is not None:
             raise self._closed
-        try:
-            data = self._ws.send(TextMessage(data=text))
-        except WsLocalProtocolError:
-            raise TransportClosed("the WebSocket is closing") from None
-        self._queue(data)
+        if not self._open:
+            raise TransportClosed("the WebSocket is not open")
+        self._queue(encode_text(text))
 
     def _queue(self, data: bytes) -> None:
         self._outgoing.append(data)
         if not self._has_outgoing.is_set():
             self._has_outgoing.set()
+
+    def _queue_close(self, code: int | None, reason: str = "") -> None:
+        if not self._close_queued:
+            self._close_queued = True
+            self._queue(encode_close(code, reason))
 
     async def run_writer(self) -> None:
         """Send queued bytes, one write per batch, until the transport closes."""
@@ -112,89 +128,102 @@ class ClientWebSocket:
             await self._has_outgoing.wait()
             # Let every task woken by the same batch queue its frames first.
             await trio.lowlevel.checkpoint()
-            data = b"".join(self._outgoing) if len(self._outgoing) > 1 else self._outgoing[0]
-            self._outgoing.clear()
             self._has_outgoing = trio.Event()
+            outgoing = self._outgoing
+            if not outgoing:  # aclose() took it
+                continue
+            data = b"".join(outgoing) if len(outgoing) > 1 else outgoing[0]
+            outgoing.clear()
+            self._writing = True
             try:
                 await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            except _STREAM_ERRORS as exc:
                 raise self._fail(f"send failed: {exc!r}") from exc
+            self._writing = False
             self.bytes_out += len(data)
 
     async def receive_batch(self) -> list[str]:
         """Read once and return every complete text message in it (maybe none).
 
-        Raises :class:`TransportClosed` when the socket is gone.
+        Raises :class:`TransportClosed` when the socket is gone. Messages that
+        came before a close frame or a protocol error in the same read are
+        returned first; the next call raises.
         """
         if self._closed is not None:
             raise self._closed
-        try:
-            data = await self._stream.receive_some(self._read_size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise self._fail(f"receive failed: {exc!r}") from exc
-        if not data:
-            raise self._fail("connection closed by the peer")
+        data: bytes | bytearray
+        if self._early:
+            data, self._early = self._early, b""
+        else:
+            try:
+                data = await self._stream.receive_some(self._read_size)
+            except _STREAM_ERRORS as exc:
+                raise self._fail(f"receive failed: {exc!r}") from exc
+            if not data:
+                raise self._fail("connection closed by the peer")
         self.bytes_in += len(data)
         try:
-            self._ws.receive_data(bytes(data))
-            return self._drain_events()
-        except WsRemoteProtocolError as exc:
-            raise self._fail(f"WebSocket protocol error: {exc}") from None
-
-    def _drain_events(self) -> list[str]:
-        messages: list[str] = []
-        for event in self._ws.events():
-            if isinstance(event, TextMessage):
-                if event.message_finished and not self._partial:
-                    if len(event.data) > self._max_message_size:
-                        self._too_big()
-                    messages.append(event.data)
-                    continue
-                self._partial.append(event.data)
-                self._partial_size += len(event.data)
-                if self._partial_size > self._max_message_size:
-                    self._too_big()
-                if event.message_finished:
-                    messages.append("".join(self._partial))
-                    self._partial.clear()
-                    self._partial_size = 0
-            elif isinstance(event, Ping):
-                self._queue(self._ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                if self._ws.state is ConnectionState.REMOTE_CLOSING:
-                    self._queue(self._ws.send(event.response()))
-                self._closed = TransportClosed(
-                    f"closed by the peer ({event.code} {event.reason or ''})".strip(),
-                    event.code,
-                )
-                # Hand over what arrived before the close; the next read raises.
+            events = self._parser.feed(data)
+        except FramingError as exc:
+            messages = self._handle_events(exc.events)
+            self._queue_close(exc.code, exc.reason)
+            if exc.code == 1009:
+                reason = f"a message exceeded {self._max_message_size} bytes"
+            else:
+                reason = f"WebSocket protocol error: {exc}"
+            closed = self._fail(reason, exc.code)
+            if messages:
                 return messages
-            elif isinstance(event, BytesMessage):
+            raise closed from None
+        for event in events:
+            if event.__class__ is not str:
+                messages = self._handle_events(events)
+                if messages or self._closed is None:
+                    return messages
+                raise self._closed
+        return events  # type: ignore[return-value]  # every event is a str
+
+    def _handle_events(self, events: list[Event]) -> list[str]:
+        """The slow path: a read that brought more than text messages."""
+        messages: list[str] = []
+        for event in events:
+            if isinstance(event, str):
+                messages.append(event)
+            elif isinstance(event, Ping):
+                if not self._close_queued:
+                    self._queue(encode_pong(event.payload))
+            elif isinstance(event, Close):
+                # Echo the peer's close (RFC 6455 §5.5.1); hand over what came before it.
+                self._queue_close(event.code, event.reason)
+                detail = f"{event.code} {event.reason}" if event.reason else f"{event.code}"
+                self._fail(f"closed by the peer ({detail})", event.code)
+            elif isinstance(event, Binary):
                 logger.warning("ignoring a binary WebSocket message (%d bytes)", len(event.data))
+            # A Pong needs nothing: we never ping at the WebSocket level.
         return messages
 
-    def _too_big(self) -> None:
-        with contextlib.suppress(WsLocalProtocolError):
-            self._queue(self._ws.send(CloseConnection(code=1009, reason="message too big")))
-        raise self._fail(f"a message exceeded {self._max_message_size} bytes")
-
-    def _fail(self, reason: str) -> TransportClosed:
+    def _fail(self, reason: str, code: int | None = None) -> TransportClosed:
         if self._closed is None:
-            self._closed = TransportClosed(reason)
+            self._closed = TransportClosed(reason, code)
         return self._closed
 
     async def aclose(self, code: int = 1000) -> None:
-        """Close politely if we can, within a short grace, then close the stream."""
+        """Close politely if we can, within a short grace, then close the stream.
+
+        Flushes what the writer did not send, ending with our close frame (the
+        one already queued, if a peer close or a protocol error queued it).
+        """
+        # From here on send() raises: nothing can be queued behind our close frame.
+        self._fail("closed locally")
         with trio.move_on_after(CLOSE_GRACE) as scope:
             scope.shield = True
-            try:
-                if self._ws.state is ConnectionState.OPEN:
-                    data = b"".join(self._outgoing) + self._ws.send(CloseConnection(code=code))
-                    self._outgoing.clear()
-                    await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                pass
-            except WsLocalProtocolError:
-                pass
-        self._fail("closed locally")
+            if self._open and not self._writing:
+                self._queue_close(code)
+                data = b"".join(self._outgoing)
+                self._outgoing.clear()
+                try:
+                    if data:
+                        await self._stream.send_all(data)
+                except _STREAM_ERRORS:
+                    pass
         await trio.aclose_forcefully(self._stream)

@@ -112,9 +112,10 @@ class Kind:
     #: Checks the terminal event (None: the kind has none, like ai).
     check: Callable[[Any], None] | None
 
-
-async def press(digits: str) -> Callable[[FakeCall], Awaitable[None]]:  # pragma: no cover
-    raise NotImplementedError
+    @property
+    def resolves_early(self) -> bool:
+        """A detector resolves on its first result and runs on until it finishes."""
+        return self.action_class is DetectAction
 
 
 def pressing(digits: str) -> Callable[[FakeCall], Awaitable[None]]:
@@ -417,8 +418,8 @@ async def test_await_form_runs_to_the_terminal_event(
         assert relay.statistics()["actions"] == 1
         event = await run_to_the_end(kind, fake_call, action)
         assert_terminal(kind, action, event)
-        await trio.testing.wait_all_tasks_blocked()
-        assert op.done
+        # a detector resolves on its first result and reports on until it finishes
+        await op.wait_done()
         if kind.finish is not None:
             assert stops(fake_relay, kind.prefix) == []  # it ended by itself
             assert op.stopped_by is None
@@ -440,8 +441,10 @@ async def test_async_with_form_runs_to_the_terminal_event(
             assert fake_call.operations[action.control_id].state not in ("new", "ended")
             event = await run_to_the_end(kind, fake_call, action)
         assert_terminal(kind, action, event)
-        expected_stops = [] if kind.finish is not None else [action.control_id]
-        assert stops(fake_relay, kind.prefix) == expected_stops  # no second stop at exit
+        # no second stop at exit; a detector still running after its result is stopped
+        stopped = kind.finish is None or kind.resolves_early
+        expected_stops = [action.control_id] if stopped else []
+        assert stops(fake_relay, kind.prefix) == expected_stops
         assert_clean(relay, fake_relay)
 
 
@@ -589,7 +592,12 @@ async def test_play_conveniences_send_the_right_media(
         expected = [
             (
                 call.play_tts("Hi", language="en-US", gender="female", volume=3),
-                [{"type": "tts", "params": {"text": "Hi", "language": "en-US", "gender": "female"}}],
+                [
+                    {
+                        "type": "tts",
+                        "params": {"text": "Hi", "language": "en-US", "gender": "female"},
+                    }
+                ],
                 {"volume": 3},
             ),
             (
@@ -599,8 +607,8 @@ async def test_play_conveniences_send_the_right_media(
             ),
             (call.play_silence(1.5), [{"type": "silence", "params": {"duration": 1.5}}], {}),
             (
-                call.play_ringtone("gb", duration=2, volume=-3),
-                [{"type": "ringtone", "params": {"name": "gb", "duration": 2}}],
+                call.play_ringtone("uk", duration=2, volume=-3),
+                [{"type": "ringtone", "params": {"name": "uk", "duration": 2}}],
                 {"volume": -3},
             ),
             (call.play_ringtone("us"), [{"type": "ringtone", "params": {"name": "us"}}], {}),
@@ -652,20 +660,18 @@ async def test_raw_dicts_flat_tts_and_builders_give_the_same_frames(
             {"type": "silence", "params": {"duration": 1}},
             Ringtone(name="fr", duration=1.5),
         ]
+        nested_items = [
+            {"type": "audio", "params": {"url": AUDIO_URL}},
+            {"type": "silence", "params": {"duration": 1}},
+            {"type": "ringtone", "params": {"name": "fr", "duration": 1.5}},
+        ]
         async with call.play(mixed, volume=-2, loop=2):
             pass
-        assert last("calling.play") == {
-            "play": [
-                {"type": "audio", "params": {"url": AUDIO_URL}},
-                {"type": "silence", "params": {"duration": 1}},
-                {"type": "ringtone", "params": {"name": "fr", "duration": 1.5}},
-            ],
-            "volume": -2,
-            "loop": 2,
-        }
-        async with call.play([Audio(url=AUDIO_URL), Silence(duration=1), Ringtone("fr", 1.5)]):
+        assert last("calling.play") == {"play": nested_items, "volume": -2, "loop": 2}
+        builders = [Audio(url=AUDIO_URL), Silence(duration=1), Ringtone("fr", 1.5)]
+        async with call.play(builders, volume=-2, loop=2):
             pass
-        assert last("calling.play")["play"] == last("calling.play")["play"]
+        assert last("calling.play") == {"play": nested_items, "volume": -2, "loop": 2}
 
         # record
         audio = {"beep": True, "format": "wav", "stereo": True, "terminators": "#"}
@@ -861,9 +867,9 @@ async def test_hang_up_during_record_without_finalising_raises(
         fake_call.script["record_finalize_on_hangup"] = False
         with pytest.raises(CallEndedError):
             async with call.record() as rec:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(fake_call.hangup)
-                    await rec.wait()
+                await trio.sleep(2)
+                await fake_call.hangup()
+                await rec.wait()
         assert rec.is_done and rec.result is None and not rec.completed
         assert stops(fake_relay, "record") == []  # nothing to stop on a dead call
         assert_clean(relay, fake_relay)
@@ -965,7 +971,9 @@ async def test_start_input_timers_on_both_collects(
 ) -> None:
     with trio.fail_after(60):
         _fake_call, call = await answered_call(relay, fake_relay)
-        collect = await call.collect(digits=Digits(max=1), initial_timeout=2, start_input_timers=False)
+        collect = await call.collect(
+            digits=Digits(max=1), initial_timeout=2, start_input_timers=False
+        )
         prompt = await call.play_and_collect(
             [Silence(duration=1)],
             {"digits": {"max": 1}, "initial_timeout": 2, "start_input_timers": False},
@@ -1016,7 +1024,7 @@ async def test_partial_results_and_start_of_input_do_not_end_a_collect(
 async def test_a_continuous_collect_goes_on_until_stopped(
     relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
 ) -> None:
-    with trio.fail_after(60):
+    with trio.fail_after(300):
         fake_call, call = await answered_call(relay, fake_relay)
         async with call.collect(digits=Digits(max=1), continuous=True) as action:
             for digit in "159":
@@ -1082,6 +1090,38 @@ async def test_detect_machine_first_result_ends_it(
         assert_clean(relay, fake_relay)
 
 
+async def test_leaving_a_detect_block_after_its_result_stops_the_detector(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(60):
+        fake_call, call = await answered_call(relay, fake_relay)
+        fake_call.script["detect"] = ["MACHINE", "NOT_READY", "READY"]
+        async with call.detect_answering_machine() as detector:
+            event = await detector.wait()
+            assert event is not None and event.detect_event == "MACHINE"
+        op = fake_call.operations[detector.control_id]
+        assert op.done and op.stopped_by == "stop"  # the block bounds the detector
+        assert stops(fake_relay, "detect") == [detector.control_id]
+
+        # stop() after the first result stops the detector too, once
+        detector = await call.detect_digit()
+        await fake_call.press("3")
+        assert (await detector.wait()) is not None
+        assert not fake_call.operations[detector.control_id].done
+        assert (await detector.stop())["code"] == "200"
+        assert fake_call.operations[detector.control_id].stopped_by == "stop"
+        assert await detector.stop() == {}
+        assert detector.result is not None and detector.result.detect_event == "3"
+
+        # a detector that already finished is not stopped again
+        fake_call.script["detect"] = ["HUMAN"]
+        detector = await call.detect_answering_machine()
+        await fake_call.operations[detector.control_id].wait_done()
+        await detector.stop()  # 404 from the server: the call goes on
+        assert call.active
+        assert_clean(relay, fake_relay)
+
+
 async def test_detect_stop_and_timeout_finish_it(
     relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -1133,6 +1173,7 @@ async def test_stream_sends_its_options_and_stops(
             track="both_tracks",
             custom_parameters={"crm_id": "42"},
         ) as stream:
+            await trio.sleep(5)
             assert stream.state == "streaming"
         assert started(fake_relay, "calling.stream") == {
             "url": STREAM_URL,
@@ -1196,7 +1237,9 @@ async def test_pay_success_failure_and_stop(
             max_attempts=2,
             currency="usd",
             parameters={"customer": "c-17"},
-            prompts=[{"for": "payment-card-number", "actions": [{"type": "Say", "phrase": "Card?"}]}],
+            prompts=[
+                {"for": "payment-card-number", "actions": [{"type": "Say", "phrase": "Card?"}]}
+            ],
         )
         assert started(fake_relay, "calling.pay") == {
             "payment_connector_url": PAY_URL,
@@ -1263,7 +1306,7 @@ async def test_transcribe_reports_its_recording(
 async def test_ai_runs_until_stopped_or_the_call_ends(
     relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
 ) -> None:
-    with trio.fail_after(60):
+    with trio.fail_after(600):
         fake_call, call = await answered_call(relay, fake_relay)
         ai = await call.ai(
             prompt={"text": "You are a receptionist."},
@@ -1341,7 +1384,7 @@ async def test_a_detect_and_a_play_resolve_independently(
         assert_clean(relay, fake_relay)
 
 
-# -- waits ------------------------------------------------------------------------------------------
+# -- waits ---------------------------------------------------------------------------------------
 
 
 async def test_a_cancelled_plain_wait_leaves_the_operation_running(
@@ -1434,7 +1477,7 @@ async def test_an_event_that_beats_the_ack_is_not_lost(
             actions: list[PlayAction] = []
 
             async def start() -> None:
-                actions.append(await call.play_silence(5, ))
+                actions.append(await call.play_silence(5))
 
             nursery.start_soon(start)
             entry = await fake_relay.journal.wait_for("calling.play")
@@ -1466,7 +1509,7 @@ async def test_a_terminal_event_before_the_ack_gives_a_done_action(
             actions: list[PlayAction] = []
 
             async def start() -> None:
-                actions.append(await call.play_silence(5, ))
+                actions.append(await call.play_silence(5))
 
             nursery.start_soon(start)
             entry = await fake_relay.journal.wait_for("calling.play")
@@ -1543,7 +1586,7 @@ async def test_a_start_on_an_ended_call_raises_call_ended(
 
 
 @pytest.mark.parametrize("form", ["await", "async with"])
-@pytest.mark.parametrize("point", ["before sending", "in flight", "at the ack"])
+@pytest.mark.parametrize("point", ["before sending", "in flight", "in the body"])
 async def test_cancelling_a_start_at_every_await_point_leaves_nothing_behind(
     relay: Any,
     fake_relay: FakeRelay,
@@ -1551,51 +1594,165 @@ async def test_cancelling_a_start_at_every_await_point_leaves_nothing_behind(
     form: str,
     point: str,
 ) -> None:
-    """Cancelled before the request left, while it is in flight, or as the ack arrives.
+    """Cancel before the request left, while it is in flight, or once the start returned.
 
-    Whatever the point, the client forgets the action, the operation does
-    not outlive it on the server, and the next command works.
+    A start that did not return leaves nothing behind: the client forgets
+    the action and the operation does not outlive it on the server. Once
+    it returned, ``await`` hands the running action to the caller while
+    ``async with`` stops it at the block's exit. The next command works.
     """
     with trio.fail_after(60):
         fake_call, call = await answered_call(relay, fake_relay)
-        body_ran = False
+        owned: list[RecordAction] = []
 
         async def start(task_status: trio.TaskStatus[trio.CancelScope]) -> None:
-            nonlocal body_ran
             with trio.CancelScope() as scope:
                 task_status.started(scope)
                 if point == "before sending":
                     scope.cancel()
                 if form == "await":
-                    await call.record(control_id="rec-1")
+                    owned.append(await call.record(control_id="rec-1"))
                     await trio.sleep_forever()
                 else:
-                    async with call.record(control_id="rec-1"):
-                        body_ran = True
+                    async with call.record(control_id="rec-1") as action:
+                        owned.append(action)
                         await trio.sleep_forever()
 
         async with trio.open_nursery() as nursery:
             scope = await nursery.start(start)
             if point == "in flight":
                 await fake_relay.journal.wait_for("calling.record")
+                assert relay.statistics()["pending_requests"] == 1
                 scope.cancel()
-            elif point == "at the ack":
-                await fake_call.wait_for_operation("record")  # acked and started
+            elif point == "in the body":
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(owned) == 1
                 scope.cancel()
         await trio.testing.wait_all_tasks_blocked()
-        assert relay.statistics()["actions"] == 0
         assert relay.statistics()["pending_requests"] == 0
-        (entry,) = fake_relay.journal.all("calling.record")
-        assert entry.params["control_id"] == "rec-1"
+        assert len(fake_relay.journal.all("calling.record")) <= 1
         op = fake_call.operations.get("rec-1")
-        if form == "async with" or point != "at the ack":
-            # the stop went out (best effort, or at block exit): nothing runs on
-            assert op is not None and op.done and op.stopped_by == "stop"
-            assert stops(fake_relay, "record") == ["rec-1"]
+        if form == "await" and point == "in the body":
+            # the start returned: the caller owns a running recording
+            (action,) = owned
+            assert relay.statistics()["actions"] == 1
+            assert op is not None and not op.done and not action.is_done
+            assert stops(fake_relay, "record") == []
+            await action.stop()
+            assert action.result is not None
         else:
-            # a plain await that returned: the caller owned a running recording
-            assert op is not None
-        assert body_ran == (form == "async with" and point == "at the ack")
+            assert owned == [] or owned[0].is_done
+            # the stop went out (best effort, or at block exit): nothing runs on
+            assert op is None or (op.done and op.stopped_by == "stop")
+            assert stops(fake_relay, "record") == ["rec-1"]
+        assert (point != "before sending") or owned == []
         event = await (await call.play_silence(1)).wait()
+        assert event is not None and event.state == "finished"
+        assert_clean(relay, fake_relay)
+
+
+# -- controls racing the operation's end ------------------------------------------------------
+
+
+async def test_a_control_the_server_no_longer_knows_leaves_the_call_alone(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    """404 to ``calling.<kind>.<control>`` means the operation is gone, not the call.
+
+    The fake (like a tolerant server) answers controls of a finished
+    operation with 404. That must not end the call locally: pause/volume
+    raise a plain RelayError, stop() is a no-op, and the call goes on.
+    """
+    with trio.fail_after(60):
+        _fake_call, call = await answered_call(relay, fake_relay)
+        play = await call.play_silence(1)
+        await play.wait()
+        for control in (play.pause, play.resume, lambda: play.volume(3)):
+            with pytest.raises(RelayError) as info:
+                await control()
+            assert info.value.code == 404
+            assert not isinstance(info.value, CallEndedError)
+        collect = await call.collect(digits=Digits(max=1), initial_timeout=1)
+        await collect.wait()
+        with pytest.raises(RelayError) as info:
+            await collect.start_input_timers()
+        assert not isinstance(info.value, CallEndedError)
+        assert call.active and call.state == "answered"
+        assert await (await call.play_silence(1)).wait() is not None
+        assert_clean(relay, fake_relay)
+
+
+async def test_a_stop_that_crosses_the_final_event_keeps_the_call(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The operation ended on the server while our stop was on the way (404)."""
+    with trio.fail_after(60):
+        fake_call, call = await answered_call(relay, fake_relay)
+
+        # its final event is still on the wire: it arrives after the 404 and is the result
+        play = await call.play_silence(30)
+        op = fake_call.operations[play.control_id]
+        op.finish()  # the server is done with it; the finished event is late
+
+        async def late_final_event() -> None:
+            await fake_relay.journal.wait_for("calling.play.stop")
+            await trio.sleep(0.2)
+            fake_call.emit(
+                "calling.call.play",
+                {
+                    "node_id": fake_call.node_id,
+                    "call_id": fake_call.call_id,
+                    "control_id": play.control_id,
+                    "state": "finished",
+                },
+            )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(late_final_event)
+            assert await play.stop() == {}
+        assert play.is_done and play.completed
+        assert play.result is not None and play.result.state == "finished"
+        assert call.active
+
+        # no final event at all: settled locally, the call still works
+        async with call.record() as rec:
+            fake_call.operations[rec.control_id].finish()
+        assert rec.is_done and rec.result is None
+        assert call.active and call.state == "answered"
+        play = await call.play_silence(1)
+        assert (await play.wait()) is not None
+        assert_clean(relay, fake_relay)
+
+
+async def test_a_410_to_a_control_ends_the_call(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(60):
+        _fake_call, call = await answered_call(relay, fake_relay)
+        play = await call.play_silence(30)
+        rec = await call.record()
+        fake_relay.fail_next("calling.play.pause", code="410", message="Call has ended")
+        with pytest.raises(CallEndedError) as info:
+            await play.pause()
+        assert info.value.code == 410
+        assert call.ended
+        for action in (play, rec):
+            with pytest.raises(CallEndedError):
+                await action.wait()
+        assert await rec.stop() == {}
+        assert_clean(relay, fake_relay)
+
+
+async def test_a_control_id_in_use_is_refused_without_losing_the_running_action(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(60):
+        _fake_call, call = await answered_call(relay, fake_relay)
+        first = await call.play_silence(5)
+        first_again = call.play([Silence(duration=1)], control_id=first.control_id)
+        with pytest.raises((ValueError, RelayError)):
+            await first_again
+        assert relay.statistics()["actions"] == 1
+        event = await first.wait()  # the running one still gets its events
         assert event is not None and event.state == "finished"
         assert_clean(relay, fake_relay)
