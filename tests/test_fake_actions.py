@@ -1227,7 +1227,7 @@ async def test_queue_enter_leave_and_dequeue(autojump_clock: trio.testing.MockCl
             assert left["leave_ts"] - left["enqueue_ts"] == pytest.approx(31_000_000, abs=10)
             assert fake.queues["support"] == []
             result = await command(client, "calling.queue.leave", call, **leave)
-            assert result["code"] == "404"
+            assert result["code"] == "400"  # not in the queue; 404 would mean the call is gone
 
             await command(client, "calling.queue.enter", call, control_id="q2", queue_name="sales")
             await client.event("calling.call.queue")
@@ -1273,7 +1273,7 @@ async def test_conference_join_and_leave(autojump_clock: trio.testing.MockClock)
             assert ours[3]["params"]["size"] == 1
             assert without_message(ours[2]) == {"code": "200", "call_id": first.call_id}
             result = await command(client, "calling.leave_conference", first, **leave)
-            assert result["code"] == "404"  # no longer in it
+            assert result["code"] == "400"  # no longer in it; 404 would mean the call is gone
             result = await command(client, "calling.join_conference", first)
             assert result["code"] == "400"
 

@@ -305,7 +305,7 @@ async def _queue_leave(ctx: CommandContext) -> JSON:
     call = ctx.call
     entry = call.queue_entry
     if entry is None or entry["control_id"] != ctx.params["control_id"]:
-        raise Reject("404", "Queue entry not found")
+        raise Reject("400", "Queue entry not found")
 
     def leave() -> None:
         if _leave_queue(call) is not None:
@@ -370,7 +370,7 @@ async def _leave_conference(ctx: CommandContext) -> JSON:
     conference_id = ctx.params.get("conference_id")
     found = [c for c in ctx.fake.conferences.values() if c["conference_id"] == conference_id]
     if not found or call.call_id not in found[0]["participants"]:
-        raise Reject("404", "Conference not found")
+        raise Reject("400", "Conference not found")
     conference = found[0]
 
     def leave() -> None:
