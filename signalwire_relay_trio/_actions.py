@@ -13,7 +13,6 @@ operation with a shielded, deadline-bounded ``*.stop``.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -33,6 +32,7 @@ from ._events import (
     TapEvent,
     TranscribeEvent,
 )
+from ._state import wait_within
 
 if TYPE_CHECKING:
     from ._call import Call
@@ -138,8 +138,7 @@ class Action(Generic[E]):
         ``trio.TooSlowError`` after ``timeout``. Cancelling a wait leaves the
         operation running.
         """
-        with trio.fail_after(math.inf if timeout is None else timeout):
-            await self._done.wait()
+        await wait_within(timeout, self._done.wait)
         if self._error is not None and self.result is None:
             raise CallEndedError(self._error.code, self._error.message)
         return self.result

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Union
@@ -20,6 +19,7 @@ import trio
 from ._call_commands import CallCommands
 from ._errors import CallEndedError, EventOverflowError
 from ._events import CallState, CallStateEvent, RelayEvent
+from ._state import wait_within
 
 if TYPE_CHECKING:
     from ._actions import Action
@@ -138,6 +138,30 @@ class EventStream:
 
 class Call(CallCommands):
     """A RELAY call. Created by the connection; not constructed by users."""
+
+    # Slots: a process may hold thousands of idle calls.
+    __slots__ = (
+        "__weakref__",
+        "_actions",
+        "_connection",
+        "_end_error",
+        "_listeners",
+        "_nursery",
+        "_queue_controls",
+        "_state_events",
+        "_streams",
+        "_waiters",
+        "call_id",
+        "context",
+        "device",
+        "direction",
+        "end_reason",
+        "node_id",
+        "project_id",
+        "segment_id",
+        "state",
+        "tag",
+    )
 
     def __init__(
         self,
@@ -344,8 +368,7 @@ class Call(CallCommands):
         """
         waiter = self._expect(event_type, predicate)
         try:
-            with trio.fail_after(math.inf if timeout is None else timeout):
-                return await waiter.wait()
+            return await wait_within(timeout, waiter.wait)
         finally:
             self._drop_waiter(waiter)
 
@@ -370,16 +393,21 @@ class Call(CallCommands):
         :class:`CallEndedError`; a call that went past it without reporting
         it (``ringing`` is often skipped) counts as having reached it.
         """
-        with trio.fail_after(math.inf if timeout is None else timeout):
-            while True:
-                reached = self._reached(target)
-                if reached is not None:
-                    return reached
-                waiter = self._expect("calling.call.state")
-                try:
-                    await waiter.wait()
-                finally:
-                    self._drop_waiter(waiter)
+        reached = self._reached(target)
+        if reached is not None:
+            return reached
+        return await wait_within(timeout, lambda: self._state_reached(target))
+
+    async def _state_reached(self, target: CallState) -> CallStateEvent:
+        while True:
+            waiter = self._expect("calling.call.state")
+            try:
+                await waiter.wait()
+            finally:
+                self._drop_waiter(waiter)
+            reached = self._reached(target)
+            if reached is not None:
+                return reached
 
     def _reached(self, target: CallState) -> CallStateEvent | None:
         event = self._state_events.get(target)

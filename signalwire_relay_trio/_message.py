@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import trio
 
 from ._events import MessageReceiveEvent, MessageState, MessageStateEvent, RelayEvent
+from ._state import wait_within
 
 __all__ = ["Message"]
 
@@ -90,7 +89,6 @@ class Message:
         Carriers do not always report delivery, so pass a ``timeout``
         (``trio.TooSlowError``) or use a cancel scope.
         """
-        with trio.fail_after(math.inf if timeout is None else timeout):
-            await self._done.wait()
+        await wait_within(timeout, self._done.wait)
         assert self.result is not None
         return self.result
