@@ -151,6 +151,8 @@ async def dispatch_command(link: Link, session: Session, entry: JournalEntry) ->
         link.send(result_text(entry.id, exc.result))
         return
     link.send(result_text(entry.id, result))
+    if ctx._after:
+        link.boundary()  # the ack is read alone; what follows it comes next
     for fn in ctx._after:
         fn()
 

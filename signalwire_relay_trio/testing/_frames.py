@@ -8,7 +8,8 @@ hide on both sides of the wire.
 from __future__ import annotations
 
 import json
-import uuid
+import random
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -37,7 +38,29 @@ INTERNAL_ERROR = -32603
 AUTH_FAILED = -32002
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-dumps = _encoder.encode
+
+
+def _make_dumps() -> Callable[[Any], str]:
+    """``_encoder.encode``, minus its per-call setup when CPython's C encoder is there.
+
+    ``JSONEncoder.encode`` builds a C encoder (and a dict for circular checks)
+    on every call; the fake's frames are plain trees, so one encoder without
+    the check serves them all, with the same output.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - not CPython
+        return _encoder.encode
+    encode = make(
+        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+    def dumps(obj: Any) -> str:
+        return "".join(encode(obj, 0))
+
+    return dumps
+
+
+dumps = _make_dumps()
 
 
 class JsonRpcError(Exception):
@@ -49,14 +72,26 @@ class JsonRpcError(Exception):
         self.message = message
 
 
+#: Random bits for ids: its own generator (seeded from the OS), so tests that
+#: seed the ``random`` module never make two fakes hand out the same ids.
+_random_bits = random.Random().getrandbits
+#: The variant nibble of a UUID (10xx) for each hex digit of random bits.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def new_id() -> str:
-    """A fresh request id (a UUID v4 string, as the real server uses)."""
-    return str(uuid.uuid4())
+    """A fresh id: a UUID v4 string, as the real server uses.
+
+    Made from 128 random bits without ``uuid.uuid4()`` (an OS call and an
+    object per id): the fake makes several per call. Ids are not secrets.
+    """
+    h = f"{_random_bits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def new_node_id() -> str:
     """A node id in the current server's ``<uuid>@<region>`` form."""
-    return f"{uuid.uuid4()}@us-east"
+    return f"{new_id()}@us-east"
 
 
 def result_text(frame_id: Any, result: JSON) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 import attrs
 import trio
 import trio.testing
-from trio_websocket import ConnectionClosed, HandshakeError, wrap_server_stream
 
 from . import _bridge, _input, _media, _operations  # noqa: F401 (they register commands)
 from ._commands import COMMANDS, CommandSpec
@@ -23,6 +22,8 @@ from ._frames import dumps, error_text, request_frame, result_text
 from ._journal import Journal, Notifier
 from ._ops import DEFAULT_TIMINGS
 from ._session import CLOSE_TIMEOUT, Link, Session
+from ._tls import ServerTLSStream
+from ._wire import ServerWebSocket
 from ._world import DIAL_OUTCOMES, FakeCall, device_number
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -42,8 +43,6 @@ MEMORY_URL = "ws://fake-relay.invalid/"
 _TRANSPORT_ERRORS = (
     trio.BrokenResourceError,
     trio.ClosedResourceError,
-    ConnectionClosed,
-    HandshakeError,
     ssl.SSLError,
     OSError,
 )
@@ -131,54 +130,42 @@ class FakeRelay:
     async def _start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self._epoch = time.time() - trio.current_time()  # for timestamps only
-        if self.ssl_context is None:
-            listeners: Sequence[trio.SocketListener | trio.SSLListener[trio.SocketStream]]
-            listeners = await trio.open_tcp_listeners(self.port, host=self.host)
-            socket = listeners[0].socket
-            scheme = "ws"
-        else:
-            ssl_listeners = await trio.open_ssl_over_tcp_listeners(
-                self.port, self.ssl_context, host=self.host, https_compatible=True
-            )
-            listener = ssl_listeners[0].transport_listener
-            assert isinstance(listener, trio.SocketListener)
-            socket = listener.socket
-            listeners = ssl_listeners
-            scheme = "wss"
+        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+        scheme = "ws" if self.ssl_context is None else "wss"
         # A host name may bind several addresses, each on its own port when
         # port=0: serve the first one only, and name it by address in the URL.
         for extra in listeners[1:]:
             await extra.aclose()
-        address, self.port = socket.getsockname()[:2]
+        address, self.port = listeners[0].socket.getsockname()[:2]
         if address in ("0.0.0.0", "::"):
             address = "127.0.0.1" if address == "0.0.0.0" else "::1"
         host = f"[{address}]" if ":" in address else address
         self.url = f"{scheme}://{host}:{self.port}"
-        await nursery.start(trio.serve_listeners, self._serve_stream, list(listeners[:1]))
+        await nursery.start(trio.serve_listeners, self._serve_socket, listeners[:1])
+
+    async def _serve_socket(self, stream: trio.SocketStream) -> None:
+        """Serve one accepted socket (under TLS when the fake has an ``ssl_context``)."""
+        if self.ssl_context is None:
+            await self._serve_stream(stream)
+        else:
+            await self._serve_stream(ServerTLSStream(stream, self.ssl_context))
 
     async def _serve_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one transport stream (socket or memory) as a RELAY WebSocket."""
+        ws = ServerWebSocket(stream, max_message_size=MAX_MESSAGE_SIZE)
         try:
-            async with trio.open_nursery() as nursery:
-                ws = None
-                with trio.move_on_after(HANDSHAKE_TIMEOUT):
-                    request = await wrap_server_stream(
-                        nursery,
-                        stream,
-                        message_queue_size=64,
-                        max_message_size=MAX_MESSAGE_SIZE,
-                        receive_buffer_size=65536,
-                    )
-                    ws = await request.accept()
-                if ws is not None:
-                    self.connection_count += 1
-                    link = Link(self, ws, stream, self.connection_count)
-                    self._links.add(link)
-                    try:
-                        await link.run()
-                    finally:
-                        self._links.discard(link)
-                nursery.cancel_scope.cancel()
+            accepted = False
+            with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                accepted = await ws.accept()
+            if accepted:
+                self.connection_count += 1
+                link = Link(self, ws, self.connection_count)
+                logger.debug("fake relay: link #%d accepted", link.number)
+                self._links.add(link)
+                try:
+                    await link.run()
+                finally:
+                    self._links.discard(link)
         except Exception as exc:
             if _is_transport_error(exc):
                 logger.debug("fake relay: connection failed: %r", exc)

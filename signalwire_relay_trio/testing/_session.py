@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import math
 import secrets
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from ._commands import dispatch_command
 from ._frames import (
@@ -28,6 +25,7 @@ from ._frames import (
     result_text,
 )
 from ._journal import JournalEntry
+from ._wire import ServerWebSocket, WireClosed
 
 if TYPE_CHECKING:
     from ._server import FakeRelay
@@ -205,22 +203,21 @@ _SESSION_METHODS: dict[str, Callable[[Link, Session, JournalEntry], None]] = {
 class Link:
     """One accepted WebSocket: reads and answers frames, writes in order.
 
-    All outgoing frames go through an unbounded queue drained by one writer
-    task, so nothing that sends ever blocks (and frames keep their order).
+    The reader handles every message of one read before it reads again; what
+    the fake sends is framed at once and queued, and one writer task sends
+    each batch in one write, so nothing that sends ever blocks (and frames
+    keep their order).
     """
 
-    def __init__(
-        self, fake: FakeRelay, ws: WebSocketConnection, stream: trio.abc.Stream, number: int
-    ) -> None:
+    def __init__(self, fake: FakeRelay, ws: ServerWebSocket, number: int) -> None:
         self.fake = fake
         self.number = number
         self.session: Session | None = None
         self.done = trio.Event()
         self._ws = ws
-        self._stream = stream
         self._closing = False
-        self._out, self._out_queue = trio.open_memory_channel[str | None](math.inf)
         self._nursery: trio.Nursery | None = None
+        self._arrived = 0.0  # trio time of the read being handled
 
     def __repr__(self) -> str:
         return f"<Link #{self.number} session={self.session and self.session.protocol}>"
@@ -233,15 +230,27 @@ class Link:
         """Queue one frame; dropped when closing or while the fake stopped answering."""
         if self._closing or not self.fake.answering:
             return
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            self._out.send_nowait(text)
+        self._ws.send(text)
+
+    def boundary(self) -> None:
+        """Frames sent from now on go in a later write (see ``ServerWebSocket.boundary``)."""
+        self._ws.boundary()
 
     def close_soon(self) -> None:
-        """Close the WebSocket once the frames already queued are written."""
+        """Close the WebSocket once the frames already queued are written.
+
+        The close handshake gets ``CLOSE_TIMEOUT`` seconds; then the socket is cut.
+        """
         if not self._closing:
             self._closing = True
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                self._out.send_nowait(None)
+            self._ws.close()
+            self._bound_by(CLOSE_TIMEOUT)
+
+    def _bound_by(self, seconds: float) -> None:
+        nursery = self._nursery
+        if nursery is not None:
+            scope = nursery.cancel_scope
+            scope.deadline = min(scope.deadline, trio.current_time() + seconds)
 
     async def close(self) -> None:
         """Close gracefully; cut the socket if that takes too long."""
@@ -254,40 +263,40 @@ class Link:
     async def abort(self) -> None:
         """Cut the connection: no close handshake, the transport just goes away."""
         self._closing = True
-        stream = self._stream
-        if isinstance(stream, trio.SSLStream):
-            stream = stream.transport_stream
-        await trio.aclose_forcefully(stream)
+        await self._ws.abort()
 
     async def run(self) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self._closing:
+                    self._bound_by(CLOSE_TIMEOUT)
                 nursery.start_soon(self._writer)
                 if self.fake.ping_interval:
                     nursery.start_soon(self._pinger, self.fake.ping_interval)
                 await self._reader()
+                # Let the writer send what is still queued (a close reply...), bounded.
+                self._closing = True
+                self._ws.finish()
+                self._bound_by(CLOSE_TIMEOUT)
+                await self._ws.flushed()
                 nursery.cancel_scope.cancel()
         finally:
+            self._nursery = None
             self._closing = True
-            self._out.close()
             if self.session is not None and self.session.link is self:
                 self.session.link = None
             self.done.set()
 
     async def _writer(self) -> None:
         assert self._nursery is not None
+        nursery = self._nursery
         try:
-            async for text in self._out_queue:
-                if text is None:
-                    with trio.move_on_after(CLOSE_TIMEOUT):
-                        await self._ws.aclose()
-                    break
-                await self._ws.send_message(text)
-        except ConnectionClosed:
+            await self._ws.run_writer()
+        except WireClosed:
             pass
         finally:
-            self._nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
 
     async def _pinger(self, interval: float) -> None:
         while True:
@@ -297,25 +306,46 @@ class Link:
                 self.send(dumps(frame))
 
     async def _reader(self) -> None:
+        ws = self._ws
+        handle = self._handle_message
         while True:
             try:
-                message = await self._ws.get_message()
-            except ConnectionClosed:
+                messages = await ws.receive_batch()
+            except WireClosed as exc:
+                logger.debug("fake relay: link #%d closed: %s", self.number, exc.reason)
                 return
-            try:
-                await self._handle_message(message)
-            except Exception as exc:
-                self.fake.record_internal_error(exc)
+            if not messages:
+                continue
+            if logger.isEnabledFor(logging.DEBUG):
+                self._log_batch(messages)
+            self._arrived = trio.current_time()  # one read: one arrival time
+            for text in messages:
+                try:
+                    await handle(text)
+                except Exception as exc:
+                    self.fake.record_internal_error(exc)
 
     # -- incoming frames --------------------------------------------------
 
+    def _log_batch(self, messages: list[str]) -> None:
+        """Log what arrived: methods and ids only (params may hold credentials)."""
+        for text in messages:
+            try:
+                frame = json.loads(text)
+            except ValueError:
+                frame = None
+            if isinstance(frame, dict):
+                kind = frame.get("method") if isinstance(frame.get("method"), str) else "reply"
+                logger.debug("fake relay: link #%d <- %s id=%r", self.number, kind, frame.get("id"))
+            else:
+                logger.debug("fake relay: link #%d <- %d chars", self.number, len(text))
+
     def _journal_raw(self, text: str) -> None:
         protocol = self.session.protocol if self.session else None
-        entry = JournalEntry(None, None, None, {}, None, None, protocol, trio.current_time(), text)
+        entry = JournalEntry(None, None, None, {}, None, None, protocol, self._arrived, text)
         self.fake.journal.append(entry)
 
-    async def _handle_message(self, message: str | bytes) -> None:
-        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+    async def _handle_message(self, text: str) -> None:
         try:
             frame = json.loads(text)
         except ValueError:
@@ -339,7 +369,7 @@ class Link:
             frame.get("result"),
             frame.get("error"),
             self.session.protocol if self.session else None,
-            trio.current_time(),
+            self._arrived,
         )
         self.fake.journal.append(entry)
         if frame_id is None:

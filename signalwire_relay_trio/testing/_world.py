@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._frames import new_node_id
+from ._frames import new_id, new_node_id
 from ._journal import JournalEntry, Notifier
 
 if TYPE_CHECKING:
@@ -89,7 +88,7 @@ class FakeCall:
         session: Session | None = None,
     ) -> None:
         self._fake = fake
-        self.call_id = str(uuid.uuid4())
+        self.call_id = new_id()
         self.node_id = node_id or new_node_id()
         self.segment_id = self.call_id
         self.direction = direction
@@ -111,7 +110,11 @@ class FakeCall:
         self.transferred_to: str | None = None
         self.queue_entry: JSON | None = None
         self.end_hooks: list[Callable[[], None]] = []
-        self._changed = Notifier()
+        # Separate notifiers, so a waiter wakes only for what it waits for
+        # (the bench waits for "ended" on hundreds of calls at once).
+        self._changed = Notifier()  # operations and states: wait_for_operation
+        self._state_waiters: dict[str, Notifier] = {}  # state -> wait_for_state(state)
+        self._commands_changed = Notifier()
 
     def __repr__(self) -> str:
         return f"<FakeCall {self.call_id} {self.direction} {self.state}>"
@@ -166,6 +169,16 @@ class FakeCall:
         if end_reason is not None:
             self.end_reason = end_reason
         self.emit("calling.call.state", self.call_params())
+        waiters = self._state_waiters
+        if waiters:
+            if state == "ended":  # every waiter: the ones still waiting will raise
+                for notifier in waiters.values():
+                    notifier.notify()
+                waiters.clear()
+            else:
+                waiter = waiters.pop(state, None)
+                if waiter is not None:
+                    waiter.notify()
         self._changed.notify()
 
     def end(self, reason: str, *, via_ending: bool = True) -> None:
@@ -195,7 +208,7 @@ class FakeCall:
 
     def record_command(self, entry: JournalEntry) -> None:
         self.commands.append(entry)
-        self._changed.notify()
+        self._commands_changed.notify()
 
     # -- test API ---------------------------------------------------------
 
@@ -271,7 +284,10 @@ class FakeCall:
                     f"call {self.call_id} ended ({self.end_reason}) before reaching {state!r}; "
                     f"states: {self.states}"
                 )
-            await self._changed.wait()
+            notifier = self._state_waiters.get(state)
+            if notifier is None:
+                notifier = self._state_waiters[state] = Notifier()
+            await notifier.wait()
 
     async def wait_for_command(self, method: str) -> JournalEntry:
         """Block until the client sent ``method`` for this call; returns the first one."""
@@ -279,7 +295,7 @@ class FakeCall:
             for entry in self.commands:
                 if entry.method == method:
                     return entry
-            await self._changed.wait()
+            await self._commands_changed.wait()
 
 
 def _dial_event(call_or_node: str, tag: str, dial_state: str, **extra: Any) -> JSON:
