@@ -83,7 +83,12 @@ async def soak(args: argparse.Namespace) -> int:
 
                 async def caller(limiter: trio.CapacityLimiter) -> None:
                     async with limiter:
-                        fake_call = await fake.inbound_call(context="office")
+                        while True:
+                            try:
+                                fake_call = await fake.inbound_call(context="office")
+                                break
+                            except LookupError:  # nobody subscribed: mid-reconnect
+                                await trio.sleep(0.05)
                         await tally.played[fake_call.call_id].wait()
                         await trio.sleep(rng.uniform(0.01, 0.2))
                         await fake_call.hangup()
