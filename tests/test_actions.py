@@ -1467,31 +1467,39 @@ async def test_stop_without_a_terminal_event_settles_locally(
         assert_clean(relay, fake_relay)
 
 
+async def start_play_overtaken_by(
+    relay: Any, fake_relay: FakeRelay, state: str
+) -> tuple[FakeCall, PlayAction]:
+    """Start a play whose ack is late, with a ``state`` event overtaking the ack."""
+    fake_call, call = await answered_call(relay, fake_relay)
+    fake_relay.delay_next("calling.play", 1)  # the ack is late...
+    async with trio.open_nursery() as nursery:
+        actions: list[PlayAction] = []
+
+        async def start() -> None:
+            actions.append(await call.play_silence(5))
+
+        nursery.start_soon(start)
+        entry = await fake_relay.journal.wait_for("calling.play")
+        # ...and the server's event overtakes it
+        fake_call.emit(
+            "calling.call.play",
+            {
+                "node_id": fake_call.node_id,
+                "call_id": fake_call.call_id,
+                "control_id": entry.params["control_id"],
+                "state": state,
+            },
+        )
+    (action,) = actions
+    return fake_call, action
+
+
 async def test_an_event_that_beats_the_ack_is_not_lost(
     relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
 ) -> None:
     with trio.fail_after(60):
-        fake_call, call = await answered_call(relay, fake_relay)
-        fake_relay.delay_next("calling.play", 1)  # the ack is late...
-        async with trio.open_nursery() as nursery:
-            actions: list[PlayAction] = []
-
-            async def start() -> None:
-                actions.append(await call.play_silence(5))
-
-            nursery.start_soon(start)
-            entry = await fake_relay.journal.wait_for("calling.play")
-            # ...and the server's first event overtakes it
-            fake_call.emit(
-                "calling.call.play",
-                {
-                    "node_id": fake_call.node_id,
-                    "call_id": fake_call.call_id,
-                    "control_id": entry.params["control_id"],
-                    "state": "playing",
-                },
-            )
-        (action,) = actions
+        _, action = await start_play_overtaken_by(relay, fake_relay, "playing")
         assert action.state == "playing"
         assert [e.params["state"] for e in action.events] == ["playing"]
         event = await action.wait()
@@ -1503,26 +1511,7 @@ async def test_a_terminal_event_before_the_ack_gives_a_done_action(
     relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
 ) -> None:
     with trio.fail_after(60):
-        fake_call, call = await answered_call(relay, fake_relay)
-        fake_relay.delay_next("calling.play", 1)
-        async with trio.open_nursery() as nursery:
-            actions: list[PlayAction] = []
-
-            async def start() -> None:
-                actions.append(await call.play_silence(5))
-
-            nursery.start_soon(start)
-            entry = await fake_relay.journal.wait_for("calling.play")
-            fake_call.emit(
-                "calling.call.play",
-                {
-                    "node_id": fake_call.node_id,
-                    "call_id": fake_call.call_id,
-                    "control_id": entry.params["control_id"],
-                    "state": "error",
-                },
-            )
-        (action,) = actions
+        _, action = await start_play_overtaken_by(relay, fake_relay, "error")
         assert action.is_done and action.completed
         event = await action.wait()
         assert event is not None and event.state == "error"
