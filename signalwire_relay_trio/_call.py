@@ -362,9 +362,12 @@ class Call(CallCommands):
     ) -> RelayEvent:
         """Wait for the next event of ``event_type`` (any type if None) matching ``predicate``.
 
-        Raises :class:`CallEndedError` if the call ends first (the ``ended``
-        state event itself can still be waited for), ``trio.TooSlowError``
-        after ``timeout`` seconds.
+        Only events that arrive after the call count: to catch the event a
+        command causes, subscribe first with :meth:`events` (the server may
+        send the event together with the command's ack). Raises
+        :class:`CallEndedError` if the call ends first (the ``ended`` state
+        event itself can still be waited for), ``trio.TooSlowError`` after
+        ``timeout`` seconds.
         """
         waiter = self._expect(event_type, predicate)
         try:

@@ -41,6 +41,7 @@ from signalwire_relay_trio import (
     RecordAudio,
     RecordEvent,
     RelayError,
+    RelayEvent,
     Ringtone,
     RtpDevice,
     Silence,
@@ -63,6 +64,23 @@ DOCUMENT = "https://docs.example.com/invoice.pdf"
 PAY_URL = "https://pay.example.com/connector"
 STREAM_URL = "wss://stream.example.com/audio"
 RTP = RtpDevice(addr="192.0.2.50", port=4000)
+
+
+async def control_then_state(
+    call: Call, control: Callable[[], Awaitable[Any]], event_type: str, state: str
+) -> RelayEvent:
+    """Send a control and return the event that reports ``state``.
+
+    The subscription starts before the control is sent: the server may send
+    the ack and the event together, and a wait started after the ack would
+    miss it.
+    """
+    async with call.events(event_type) as events:
+        await control()
+        async for event in events:
+            if event.params.get("state") == state:
+                return event
+    raise AssertionError(f"the call ended before {event_type} {state}")
 
 
 async def answered_call(relay: Any, fake_relay: FakeRelay) -> tuple[FakeCall, Call]:
@@ -534,13 +552,17 @@ async def test_play_pause_resume_volume_stop(
         assert op.volume == 2.0
         await trio.sleep(1)
         assert action.state == "playing"
-        assert (await action.pause())["code"] == "200"
-        await call.wait_for("calling.call.play", lambda e: e.params.get("state") == "paused")
+        pause_ack: list[dict[str, Any]] = []
+
+        async def pause() -> None:
+            pause_ack.append(await action.pause())
+
+        await control_then_state(call, pause, "calling.call.play", "paused")
+        assert pause_ack[0]["code"] == "200"
         assert op.paused and action.state == "paused"
         await trio.sleep(10)  # the media clock is frozen while paused
         assert not action.is_done
-        await action.resume()
-        await call.wait_for("calling.call.play", lambda e: e.params.get("state") == "playing")
+        await control_then_state(call, action.resume, "calling.call.play", "playing")
         assert not op.paused and action.state == "playing"
         await action.volume(-6.5)
         await trio.testing.wait_all_tasks_blocked()
@@ -791,15 +813,13 @@ async def test_record_pause_skip_resume_and_stop(
         assert rec.url == "https://rec.example.com/vm-1.mp3"  # known from the ack
         op = fake_call.operations[rec.control_id]
         await trio.sleep(2)
-        await rec.pause("skip")
-        await call.wait_for("calling.call.record", lambda e: e.params.get("state") == "paused")
+        await control_then_state(call, lambda: rec.pause("skip"), "calling.call.record", "paused")
         assert op.paused and op.pause_behavior == "skip"
         assert rec.state == "paused"
         paused = rec.events[-1]
         assert isinstance(paused, RecordEvent) and paused.pause_behavior == "skip"
         await trio.sleep(5)
-        await rec.resume()
-        await call.wait_for("calling.call.record", lambda e: e.params.get("state") == "recording")
+        await control_then_state(call, rec.resume, "calling.call.record", "recording")
         assert rec.state == "recording" and not op.paused
         await trio.sleep(1)
         await rec.pause()  # no behavior: none on the wire, the server's default applies
