@@ -491,29 +491,25 @@ class Boom(Exception):
     pass
 
 
+@pytest.mark.parametrize("by_exception", [False, True], ids=["normally", "by-exception"])
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
-async def test_leaving_async_with_by_exception_stops_the_operation(
-    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock, kind: Kind
+async def test_leaving_async_with_stops_a_running_operation(
+    relay: Any,
+    fake_relay: FakeRelay,
+    autojump_clock: trio.testing.MockClock,
+    kind: Kind,
+    by_exception: bool,
 ) -> None:
     with trio.fail_after(60):
         fake_call, call = await answered_call(relay, fake_relay)
-        with pytest.raises(Boom):  # the body's exception passes through untouched
+        try:
             async with kind.start(call) as action:
-                raise Boom
-        assert action.is_done
-        assert stops(fake_relay, kind.prefix) == [action.control_id]
-        assert fake_call.operations[action.control_id].stopped_by == "stop"
-        assert_clean(relay, fake_relay)
-
-
-@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
-async def test_leaving_async_with_normally_stops_a_running_operation(
-    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock, kind: Kind
-) -> None:
-    with trio.fail_after(60):
-        fake_call, call = await answered_call(relay, fake_relay)
-        async with kind.start(call) as action:
-            pass
+                if by_exception:
+                    raise Boom
+        except Boom:
+            assert by_exception  # the body's exception passes through untouched
+        else:
+            assert not by_exception
         assert action.is_done
         assert stops(fake_relay, kind.prefix) == [action.control_id]
         assert fake_call.operations[action.control_id].stopped_by == "stop"
