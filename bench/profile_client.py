@@ -3,11 +3,12 @@
     .venv/bin/python bench/profile_client.py                 # ours, serve()
     .venv/bin/python bench/profile_client.py --client floor  # or facade
     .venv/bin/python bench/profile_client.py --quick         # 200 calls at 50
+    .venv/bin/python bench/profile_client.py --workload serial  # one call at a time
     .venv/bin/python bench/profile_client.py --memory        # tracemalloc, idle calls
 
-Writes the full call tree to ``bench/out/profile_<client>_concurrent.txt``
+Writes the full call tree to ``bench/out/profile_<client>_<workload>.txt``
 and a summary (self time by library, top functions) to
-``bench/out/profile_<client>_summary.json``, and prints the summary. With
+``bench/out/profile_<client>_<workload>_summary.json``, and prints the summary. With
 ``--memory``: tracemalloc over the idle workload, the memory one parked call
 holds by allocation site (``bench/out/memory_<client>_idle.json``).
 ``run.py`` does the same for ``trio`` at the end of the full bench and puts
@@ -27,13 +28,14 @@ import run
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--client", choices=("trio", "facade", "floor"), default="trio")
+    parser.add_argument("--workload", choices=("concurrent", "serial"), default="concurrent")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--plays", type=int, default=None)
     parser.add_argument(
         "--memory", action="store_true", help="tracemalloc over the idle workload instead"
     )
     options = parser.parse_args()
-    argv = ["--clients", options.client, "--workloads", "concurrent,idle"]
+    argv = ["--clients", options.client, "--workloads", f"{options.workload},idle"]
     if options.quick:
         argv.append("--quick")
     if options.plays is not None:
@@ -44,7 +46,7 @@ def main() -> int:
         if options.memory:
             memory = run.run_memory_profile(bench, options.client)
         else:
-            summary = run.run_profile(bench, options.client)
+            summary = run.run_profile(bench, options.client, options.workload)
     except run.BenchError as exc:
         print(f"profile failed:\n{exc}", file=sys.stderr)
         return 1

@@ -889,15 +889,15 @@ def _profile_section(profile: dict[str, Any]) -> list[str]:
 # -- profile ------------------------------------------------------------------------------
 
 
-def run_profile(bench: Bench, client: str = "trio") -> dict[str, Any]:
-    cfg = bench.counts["concurrent"]
-    path = OUT / f"profile_{client}_concurrent.txt"
+def run_profile(bench: Bench, client: str = "trio", workload: str = "concurrent") -> dict[str, Any]:
+    cfg = bench.counts[workload]
+    path = OUT / f"profile_{client}_{workload}.txt"
     with Pair(bench, client, f"profile-{client}") as pair:
         pair.server_cmd(
             {
                 "cmd": "flow",
                 "calls": cfg["warmup"],
-                "concurrency": cfg["concurrency"],
+                "concurrency": cfg.get("concurrency", 1),
                 "plays": bench.plays,
             },
             60,
@@ -907,7 +907,7 @@ def run_profile(bench: Bench, client: str = "trio") -> dict[str, Any]:
             {
                 "cmd": "flow",
                 "calls": cfg["calls"],
-                "concurrency": cfg["concurrency"],
+                "concurrency": cfg.get("concurrency", 1),
                 "plays": bench.plays,
             },
             300,
@@ -918,11 +918,11 @@ def run_profile(bench: Bench, client: str = "trio") -> dict[str, Any]:
         {
             "path": str(path.relative_to(ROOT)),
             "calls": cfg["calls"],
-            "concurrency": cfg["concurrency"],
+            "concurrency": cfg.get("concurrency", 1),
             "client": client,
         }
     )
-    (OUT / f"profile_{client}_summary.json").write_text(json.dumps(summary, indent=1))
+    (OUT / f"profile_{client}_{workload}_summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 

@@ -19,7 +19,7 @@ import trio
 from ._call_commands import CallCommands
 from ._errors import CallEndedError, EventOverflowError
 from ._events import CallState, CallStateEvent, RelayEvent
-from ._state import wait_within
+from ._state import Latch, wait_within
 
 if TYPE_CHECKING:
     from ._actions import Action
@@ -45,17 +45,21 @@ _STATE_RANK = {
     CallState.ENDING: 3,
     CallState.ENDED: 4,
 }
+_STATE_BIT = {state: 1 << rank for state, rank in _STATE_RANK.items()}
+_ANY_EVENT: frozenset[str] = frozenset()
+_STATE_EVENT = frozenset({"calling.call.state"})
+_NO_SCOPE = contextlib.nullcontext()
 
 
-class _Waiter:
+class _Waiter(Latch):
     """A one-shot wait for an event on this call, settled by the reader."""
 
-    __slots__ = ("done", "error", "event", "event_types", "predicate")
+    __slots__ = ("error", "event", "event_types", "predicate")
 
     def __init__(self, event_types: frozenset[str], predicate: EventPredicate | None) -> None:
+        super().__init__()
         self.event_types = event_types
         self.predicate = predicate
-        self.done = trio.Event()
         self.event: RelayEvent | None = None
         self.error: BaseException | None = None
 
@@ -71,19 +75,23 @@ class _Waiter:
                 self.fail(exc)
                 return True
         self.event = event
-        self.done.set()
+        self.set()
         return True
 
     def fail(self, error: BaseException) -> None:
         self.error = error
-        self.done.set()
+        self.set()
 
-    async def wait(self) -> RelayEvent:
-        await self.done.wait()
+    def taken(self) -> RelayEvent:
+        """The event this waiter took; raises what failed it instead."""
         if self.event is not None:
             return self.event
         assert self.error is not None
         raise self.error
+
+    async def result(self) -> RelayEvent:
+        await self.wait()
+        return self.taken()
 
 
 class EventStream:
@@ -145,10 +153,11 @@ class Call(CallCommands):
         "_actions",
         "_connection",
         "_end_error",
+        "_ended_event",
         "_listeners",
         "_nursery",
+        "_passed_states",
         "_queue_controls",
-        "_state_events",
         "_streams",
         "_waiters",
         "call_id",
@@ -188,7 +197,10 @@ class Call(CallCommands):
         self.state = state
         self.segment_id = segment_id
         self.end_reason: str | None = None
-        self._state_events: dict[CallState, CallStateEvent] = {}
+        # Bits of the states a state event reported. Only the ``ended`` event
+        # is kept: an idle call would otherwise hold each raw event for life.
+        self._passed_states = 0
+        self._ended_event: CallStateEvent | None = None
         self._actions: dict[str, Action[Any]] = {}
         self._listeners: dict[str, list[EventHandler]] = {}
         self._waiters: list[_Waiter] = []
@@ -250,7 +262,9 @@ class Call(CallCommands):
             if self.state is CallState.ENDED:
                 return  # ended is terminal (§7.1); ignore a stale state
             self.state = state
-            self._state_events.setdefault(state, event)
+            self._passed_states |= _STATE_BIT.get(state, 0)
+            if state is CallState.ENDED:
+                self._ended_event = event
         if event.node_id:
             self.node_id = event.node_id
         if event.segment_id:
@@ -295,17 +309,34 @@ class Call(CallCommands):
         if self._end_error is not None:
             return
         self.state = CallState.ENDED
-        self._state_events.setdefault(
-            CallState.ENDED,
-            CallStateEvent(
-                event_type="calling.call.state",
-                params={"call_id": self.call_id, "node_id": self.node_id, "call_state": "ended"},
-                call_id=self.call_id,
-                node_id=self.node_id,
-                call_state=CallState.ENDED,
-            ),
-        )
+        self._ended_event = self._ended_event or self._state_event(CallState.ENDED)
         self._finish(error)
+
+    def _state_event(self, state: CallState) -> CallStateEvent:
+        """A state event rebuilt from what the call knows, for a state it already passed."""
+        params: dict[str, Any] = {
+            "call_id": self.call_id,
+            "node_id": self.node_id,
+            "call_state": state.value,
+        }
+        for key in ("direction", "tag", "segment_id", "end_reason"):
+            value = getattr(self, key)
+            if value is not None:
+                params[key] = value
+        if self.device:
+            params["device"] = self.device
+        return CallStateEvent(
+            event_type="calling.call.state",
+            params=params,
+            call_id=self.call_id,
+            node_id=self.node_id,
+            call_state=state,
+            direction=self.direction,
+            device=self.device or None,
+            tag=self.tag,
+            segment_id=self.segment_id,
+            end_reason=self.end_reason if state is CallState.ENDED else None,
+        )
 
     def _finish_passed(self) -> None:
         self._finish(CallEndedError(None, f"call {self.call_id} was passed"))
@@ -325,8 +356,11 @@ class Call(CallCommands):
 
     def _expect(self, event_type: str | None, predicate: EventPredicate | None = None) -> _Waiter:
         """Start waiting for an event (any type if None), e.g. before sending its cause."""
+        types = _ANY_EVENT if event_type is None else frozenset({str(event_type)})
+        return self._add_waiter(types, predicate)
+
+    def _add_waiter(self, types: frozenset[str], predicate: EventPredicate | None) -> _Waiter:
         self._raise_if_ended()
-        types = frozenset() if event_type is None else frozenset({str(event_type)})
         waiter = _Waiter(types, predicate)
         self._waiters.append(waiter)
         return waiter
@@ -371,14 +405,13 @@ class Call(CallCommands):
         """
         waiter = self._expect(event_type, predicate)
         try:
-            return await wait_within(timeout, waiter.wait)
+            return await wait_within(timeout, waiter.result)
         finally:
             self._drop_waiter(waiter)
 
     async def wait_for_ended(self, timeout: float | None = None) -> CallStateEvent:
         """Wait until the call has ended and return its ``ended`` state event."""
-        await self._wait_for_state(CallState.ENDED, timeout)
-        return self._state_events[CallState.ENDED]
+        return await self._wait_for_state(CallState.ENDED, timeout)
 
     async def wait_for_ringing(self, timeout: float | None = None) -> CallStateEvent:
         return await self._wait_for_state(CallState.RINGING, timeout)
@@ -394,34 +427,38 @@ class Call(CallCommands):
 
         A call that ends without reaching ``target`` raises
         :class:`CallEndedError`; a call that went past it without reporting
-        it (``ringing`` is often skipped) counts as having reached it.
+        it (``ringing`` is often skipped) counts as having reached it. A
+        state reached before the wait began is returned as an event rebuilt
+        from the call's facts (only the ``ended`` event is kept as it came).
         """
         reached = self._reached(target)
         if reached is not None:
             return reached
-        return await wait_within(timeout, lambda: self._state_reached(target))
-
-    async def _state_reached(self, target: CallState) -> CallStateEvent:
-        while True:
-            waiter = self._expect("calling.call.state")
-            try:
-                await waiter.wait()
-            finally:
-                self._drop_waiter(waiter)
-            reached = self._reached(target)
-            if reached is not None:
-                return reached
+        # No scope without a timeout, and no nested coroutines: an idle call
+        # parks here for its whole life, and each frame costs memory.
+        with _NO_SCOPE if timeout is None else trio.fail_after(timeout):
+            while True:
+                waiter = self._add_waiter(_STATE_EVENT, None)
+                try:
+                    await waiter.wait()
+                finally:
+                    self._drop_waiter(waiter)
+                event = waiter.taken()
+                if isinstance(event, CallStateEvent) and event.call_state is target:
+                    return event
+                reached = self._reached(target)
+                if reached is not None:
+                    return reached
 
     def _reached(self, target: CallState) -> CallStateEvent | None:
-        event = self._state_events.get(target)
-        if event is not None:
-            return event
-        if target is CallState.ENDED or self.state is CallState.ENDED:
-            return None
-        if target is CallState.ANSWERED:
+        if target is CallState.ENDED:
+            return self._ended_event
+        if self._passed_states & _STATE_BIT[target]:
+            return self._state_event(target)
+        if self.state is CallState.ENDED or target is CallState.ANSWERED:
             return None  # a call is answered only if it said so
         if _STATE_RANK.get(self.state, -1) > _STATE_RANK[target]:
-            return self._state_events.get(self.state)
+            return self._state_event(self.state)
         return None
 
     @asynccontextmanager
@@ -469,6 +506,8 @@ class Call(CallCommands):
         """
         extra = {"max_duration": max_duration} if max_duration is not None else None
         result = await self._execute("calling.answer", extra)
+        if self._passed_states & _STATE_BIT[CallState.ANSWERED]:
+            return result  # the usual case: no deadline scope to set up
         with trio.move_on_after(self._connection._settings.request_timeout):
             await self.wait_for_answered()
             return result

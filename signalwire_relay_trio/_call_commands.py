@@ -440,7 +440,7 @@ class CallCommands:
         )
         try:
             await call._execute("calling.send_digits", {"control_id": control_id, "digits": digits})
-            event = await waiter.wait()
+            event = await waiter.result()
         finally:
             call._drop_waiter(waiter)
         assert isinstance(event, SendDigitsEvent)

@@ -165,7 +165,7 @@ class RelayConnection:
                     self._ws.send(frame)
                 except TransportClosed:
                     continue  # never sent, so safe to send again once reconnected
-                await waiter.done.wait()
+                await waiter.wait()
             finally:
                 del self._requests[request_id]
                 self._session.forget(request_id)
@@ -233,7 +233,7 @@ class RelayConnection:
                 waiter = self._requests.get(message.request_id)
                 if waiter is not None:
                     waiter.reply = message
-                    waiter.done.set()
+                    waiter.set()
             elif kind is EventNotice:
                 assert isinstance(message, EventNotice)
                 if not message.duplicate:
@@ -314,11 +314,11 @@ class RelayConnection:
         call = Call(
             self,
             call_id=event.call_id or "",
-            node_id=event.node_id or "",
-            project_id=event.project_id,
-            context=event.context,
+            node_id=_shared(event.node_id) or "",
+            project_id=_shared(event.project_id),
+            context=_shared(event.context),
             tag=params.get("tag"),
-            direction=params.get("direction"),
+            direction=_shared(params.get("direction")),
             device=params.get("device") if isinstance(params.get("device"), dict) else None,
             state=state if state is not CallState.UNKNOWN else CallState.CREATED,
             segment_id=params.get("segment_id"),
@@ -557,3 +557,12 @@ def _context_list(contexts: Iterable[str]) -> list[str]:
         if not isinstance(name, str) or not name:
             raise ValueError(f"each context must be a non-empty string, got {name!r}")
     return names
+
+
+def _shared(value: Any) -> Any:
+    """One string object for a value many calls repeat (node, project, context).
+
+    JSON decoding makes a new string per event; a process holding thousands
+    of calls would otherwise keep thousands of copies of the same few values.
+    """
+    return sys.intern(value) if isinstance(value, str) else value

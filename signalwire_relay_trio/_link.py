@@ -126,7 +126,7 @@ async def authenticate(conn: RelayConnection, ws: ClientWebSocket) -> None:
     waiter = conn._requests[request_id] = PendingRequest()
     try:
         ws.send(frame)
-        await waiter.done.wait()
+        await waiter.wait()
     finally:
         conn._requests.pop(request_id, None)
         conn._session.forget(request_id)
@@ -145,9 +145,9 @@ def link_lost(conn: RelayConnection) -> None:
     lost = ConnectionLostError(None, "the connection dropped; the request's outcome is unknown")
     for request_id in conn._session.connection_lost():
         waiter = conn._requests.get(request_id)
-        if waiter is not None and not waiter.done.is_set():
+        if waiter is not None and not waiter.is_set:
             waiter.error = lost
-            waiter.done.set()
+            waiter.set()
 
 
 async def supervise(conn: RelayConnection, task_status: trio.TaskStatus[None]) -> None:

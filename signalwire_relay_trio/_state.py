@@ -10,7 +10,7 @@ import trio
 
 from ._protocol import Reply
 
-__all__ = ["ConnectionState", "PendingRequest", "wait_within"]
+__all__ = ["ConnectionState", "Latch", "PendingRequest", "wait_within"]
 
 T = TypeVar("T")
 
@@ -22,13 +22,50 @@ class ConnectionState(str, enum.Enum):
     CLOSED = "closed"
 
 
-class PendingRequest:
-    """One request's waiter: the reader stores the reply and sets the event."""
+class Latch:
+    """A one-shot wake-up for a single waiting task, set by the reader.
 
-    __slots__ = ("done", "error", "reply")
+    ``trio.Event`` supports any number of waiters through a ``ParkingLot``;
+    every request and every call wait has exactly one, and an idle call
+    parks in one for its whole life, so the lot's memory and time matter.
+    """
+
+    __slots__ = ("_task", "is_set")
 
     def __init__(self) -> None:
-        self.done = trio.Event()
+        self.is_set = False
+        self._task: trio.lowlevel.Task | None = None
+
+    def set(self) -> None:
+        if self.is_set:
+            return
+        self.is_set = True
+        task, self._task = self._task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+    async def wait(self) -> None:
+        """Return once set; a checkpoint either way, like ``trio.Event.wait``."""
+        if self.is_set:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._task is not None:
+            raise RuntimeError("a Latch has one waiter at a time")
+        self._task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
+
+    def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self._task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+class PendingRequest(Latch):
+    """One request's waiter: the reader stores the reply and sets it."""
+
+    __slots__ = ("error", "reply")
+
+    def __init__(self) -> None:
+        super().__init__()
         self.reply: Reply | None = None
         self.error: BaseException | None = None
 

@@ -370,3 +370,33 @@ async def test_cancelled_dial_leaves_no_orphan(relay, fake_relay, autojump_clock
         leg = await fake_relay.wait_for_dialed_call()
         await leg.wait_for_state("ended")
         assert leg.end_reason == "hangup"
+
+
+async def test_state_waits_keep_only_the_ended_event(relay, fake_relay, autojump_clock) -> None:
+    """A live wait returns the event as it came; a passed state is rebuilt from the call."""
+    with trio.fail_after(30):
+        fake_call, call = await receive_call(relay, fake_relay, from_number="+15550002222")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call.answer)
+            live = await call.wait_for_answered()
+        assert live.params["call_state"] == "answered"
+        assert live.event_channel is not None  # only a real event has the envelope
+
+        later = await call.wait_for_answered()
+        assert later is not live
+        assert later.call_state is CallState.ANSWERED
+        assert later.event_channel is None
+        assert (later.call_id, later.node_id) == (call.call_id, call.node_id)
+        assert later.params["call_state"] == "answered"
+        assert later.params["direction"] == "inbound"
+        assert later.device is not None
+        assert later.device["params"]["from_number"] == "+15550002222"
+        assert later.end_reason is None
+
+        await fake_call.hangup()
+        ended = await call.wait_for_ended()
+        assert ended.event_channel is not None
+        assert ended.end_reason == "hangup"
+        assert await call.wait_for_ended() is ended
+        rebuilt = await call.wait_for_answered()  # still answered once, after the end
+        assert rebuilt.call_state is CallState.ANSWERED
