@@ -416,8 +416,6 @@ async def start_action(
     """
     call._raise_if_ended()
     control_id = control_id or str(uuid.uuid4())
-    if control_id in call._actions:
-        raise ValueError(f"control_id {control_id!r} belongs to a running action on this call")
     action = action_class(call, control_id, method_prefix)
     call._register_action(control_id, action)
     wire = dict(params)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Union
 
@@ -201,14 +202,15 @@ class Call(CallCommands):
         # is kept: an idle call would otherwise hold each raw event for life.
         self._passed_states = 0
         self._ended_event: CallStateEvent | None = None
-        self._actions: dict[str, Action[Any]] = {}
-        self._listeners: dict[str, list[EventHandler]] = {}
+        self._actions: dict[str, Action[Any]] | None = None  # control_id -> action
+        # Rarely used, so created on first use: thousands of idle calls add up.
+        self._listeners: dict[str, list[EventHandler]] | None = None
+        self._streams: tuple[EventStream, ...] = ()
         self._waiters: list[_Waiter] = []
-        self._streams: list[EventStream] = []
         self._end_error: CallEndedError | None = None
         self._nursery: trio.Nursery | None = None
         # queue name -> the control_id of our calling.queue.enter (queue_leave reuses it)
-        self._queue_controls: dict[str, str] = {}
+        self._queue_controls: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -241,7 +243,7 @@ class Call(CallCommands):
         if isinstance(event, CallStateEvent):
             self._apply_state(event)
         control_id = event.control_id
-        if control_id is not None:
+        if control_id is not None and self._actions:
             action = self._actions.get(control_id)
             if action is not None:
                 action._deliver(event)
@@ -249,10 +251,11 @@ class Call(CallCommands):
             self._waiters = [w for w in self._waiters if not w.offer(event)]
         for stream in self._streams:
             stream._push(event)
-        handlers = self._listeners.get(event.event_type)
-        if handlers:
-            for handler in list(handlers):
-                self._run_listener(handler, event)
+        if self._listeners is not None:
+            handlers = self._listeners.get(event.event_type)
+            if handlers:
+                for handler in list(handlers):
+                    self._run_listener(handler, event)
         if self.state is CallState.ENDED and self._end_error is None:
             self._finish(CallEndedError(None, f"call {self.call_id} has ended"))
 
@@ -269,8 +272,8 @@ class Call(CallCommands):
             self.node_id = event.node_id
         if event.segment_id:
             self.segment_id = event.segment_id
-        if event.device:
-            self.device = event.device
+        if event.device and event.device != self.device:
+            self.device = shared_device(event.device) or {}
         if event.tag and not self.tag:
             self.tag = event.tag
         if event.direction and not self.direction:
@@ -294,9 +297,9 @@ class Call(CallCommands):
         if self._end_error is not None:
             return
         self._end_error = error
-        for action in list(self._actions.values()):
+        actions, self._actions = self._actions, None
+        for action in (actions or {}).values():
             action._call_ended(error)
-        self._actions.clear()
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.fail(error)
@@ -345,11 +348,15 @@ class Call(CallCommands):
         self._finish(CallEndedError(None, f"call {self.call_id} was transferred"))
 
     def _register_action(self, control_id: str, action: Action[Any]) -> None:
+        if self._actions is None:
+            self._actions = {}
+        elif control_id in self._actions:
+            raise ValueError(f"control_id {control_id!r} belongs to a running action on this call")
         self._actions[control_id] = action
         self._connection._router.controls[control_id] = self
 
     def _forget_action(self, control_id: str, action: Action[Any]) -> None:
-        if self._actions.get(control_id) is action:
+        if self._actions and self._actions.get(control_id) is action:
             del self._actions[control_id]
         if self._connection._router.controls.get(control_id) is self:
             del self._connection._router.controls[control_id]
@@ -380,11 +387,13 @@ class Call(CallCommands):
         A sync handler runs inside the reader, so keep it short; an async one
         runs as a task in the call's task group and never blocks the reader.
         """
+        if self._listeners is None:
+            self._listeners = {}
         self._listeners.setdefault(str(event_type), []).append(handler)
 
     def off(self, event_type: str, handler: EventHandler) -> None:
         """Remove a handler added with :meth:`on` (no error if it is not there)."""
-        handlers = self._listeners.get(str(event_type), [])
+        handlers = (self._listeners or {}).get(str(event_type), [])
         if handler in handlers:
             handlers.remove(handler)
 
@@ -409,18 +418,26 @@ class Call(CallCommands):
         finally:
             self._drop_waiter(waiter)
 
-    async def wait_for_ended(self, timeout: float | None = None) -> CallStateEvent:
+    # The state waits hand back the coroutine of _wait_for_state rather than
+    # awaiting it in a frame of their own: an idle call parks in one for life.
+
+    def wait_for_ended(self, timeout: float | None = None) -> Coroutine[Any, Any, CallStateEvent]:
         """Wait until the call has ended and return its ``ended`` state event."""
-        return await self._wait_for_state(CallState.ENDED, timeout)
+        return self._wait_for_state(CallState.ENDED, timeout)
 
-    async def wait_for_ringing(self, timeout: float | None = None) -> CallStateEvent:
-        return await self._wait_for_state(CallState.RINGING, timeout)
+    def wait_for_ringing(self, timeout: float | None = None) -> Coroutine[Any, Any, CallStateEvent]:
+        """Wait until the call rang (or went past ringing)."""
+        return self._wait_for_state(CallState.RINGING, timeout)
 
-    async def wait_for_answered(self, timeout: float | None = None) -> CallStateEvent:
-        return await self._wait_for_state(CallState.ANSWERED, timeout)
+    def wait_for_answered(
+        self, timeout: float | None = None
+    ) -> Coroutine[Any, Any, CallStateEvent]:
+        """Wait until the call was answered."""
+        return self._wait_for_state(CallState.ANSWERED, timeout)
 
-    async def wait_for_ending(self, timeout: float | None = None) -> CallStateEvent:
-        return await self._wait_for_state(CallState.ENDING, timeout)
+    def wait_for_ending(self, timeout: float | None = None) -> Coroutine[Any, Any, CallStateEvent]:
+        """Wait until the call started ending."""
+        return self._wait_for_state(CallState.ENDING, timeout)
 
     async def _wait_for_state(self, target: CallState, timeout: float | None) -> CallStateEvent:
         """Return once the call reached ``target`` (at once if it already did).
@@ -440,7 +457,7 @@ class Call(CallCommands):
             while True:
                 waiter = self._add_waiter(_STATE_EVENT, None)
                 try:
-                    await waiter.wait()
+                    await waiter.park()
                 finally:
                     self._drop_waiter(waiter)
                 event = waiter.taken()
@@ -474,12 +491,11 @@ class Call(CallCommands):
         if self._end_error is not None:
             stream._close()
         else:
-            self._streams.append(stream)
+            self._streams += (stream,)
         try:
             yield stream
         finally:
-            if stream in self._streams:
-                self._streams.remove(stream)
+            self._streams = tuple(s for s in self._streams if s is not stream)
 
     # -- commands ---------------------------------------------------------
 
@@ -542,3 +558,39 @@ class Call(CallCommands):
         result = await self._execute("calling.pass")
         self._finish_passed()
         return result
+
+
+# -- call facts shared between calls -------------------------------------------
+
+
+def shared_string(value: Any) -> Any:
+    """One string object for a value many calls repeat (node, project, context).
+
+    JSON decoding makes a new string per event; a process holding thousands
+    of calls would otherwise keep thousands of copies of the same few values.
+    """
+    return sys.intern(value) if isinstance(value, str) else value
+
+
+def shared_device(device: Any) -> dict[str, Any] | None:
+    """A copy of a device dict with its keys and strings shared (see :func:`shared_string`).
+
+    JSON decoding gives every event fresh key strings too; a device is kept
+    for the call's whole life, so it is worth rebuilding once.
+    """
+    if not isinstance(device, dict):
+        return None
+    return {sys.intern(key): _shared_value(value) for key, value in device.items()}
+
+
+def _shared_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, dict):
+        return {sys.intern(key): _shared_value(item) for key, item in value.items()}
+    return value
+
+
+def same_string(value: Any, known: str | None) -> Any:
+    """``known`` itself when ``value`` equals it, so the call holds one string, not two."""
+    return known if value == known else value

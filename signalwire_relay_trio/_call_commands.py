@@ -576,6 +576,8 @@ class CallCommands:
             "wait_url": wait_url,
         }
         result = await self._command("calling.queue.enter", params)
+        if call._queue_controls is None:
+            call._queue_controls = {}
         call._queue_controls[queue_name] = control_id
         return result
 
@@ -593,7 +595,8 @@ class CallCommands:
         call's ``queue_enter`` for that queue, which names the entry.
         """
         call: Call = self  # type: ignore[assignment]
-        control_id = control_id or call._queue_controls.get(queue_name) or str(uuid.uuid4())
+        queued = call._queue_controls or {}
+        control_id = control_id or queued.get(queue_name) or str(uuid.uuid4())
         params = {
             "queue_name": queue_name,
             "control_id": control_id,
@@ -601,8 +604,8 @@ class CallCommands:
             "status_url": status_url,
         }
         result = await self._command("calling.queue.leave", params)
-        if call._queue_controls.get(queue_name) == control_id:
-            del call._queue_controls[queue_name]
+        if queued.get(queue_name) == control_id:
+            del queued[queue_name]
         return result
 
     async def amazon_bedrock(

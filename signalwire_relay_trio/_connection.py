@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import _serve
-from ._call import Call
+from ._call import Call, same_string, shared_device, shared_string
 from ._config import RelaySettings
 from ._errors import (
     RelayConnectionError,
@@ -165,7 +165,7 @@ class RelayConnection:
                     self._ws.send(frame)
                 except TransportClosed:
                     continue  # never sent, so safe to send again once reconnected
-                await waiter.wait()
+                await waiter.park()
             finally:
                 del self._requests[request_id]
                 self._session.forget(request_id)
@@ -314,14 +314,14 @@ class RelayConnection:
         call = Call(
             self,
             call_id=event.call_id or "",
-            node_id=_shared(event.node_id) or "",
-            project_id=_shared(event.project_id),
-            context=_shared(event.context),
+            node_id=shared_string(event.node_id) or "",
+            project_id=shared_string(event.project_id),
+            context=shared_string(event.context),
             tag=params.get("tag"),
-            direction=_shared(params.get("direction")),
-            device=params.get("device") if isinstance(params.get("device"), dict) else None,
+            direction=shared_string(params.get("direction")),
+            device=shared_device(params.get("device")),
             state=state if state is not CallState.UNKNOWN else CallState.CREATED,
-            segment_id=params.get("segment_id"),
+            segment_id=same_string(params.get("segment_id"), event.call_id),
             **extra,
         )
         self._router.calls[call.call_id] = call
@@ -557,12 +557,3 @@ def _context_list(contexts: Iterable[str]) -> list[str]:
         if not isinstance(name, str) or not name:
             raise ValueError(f"each context must be a non-empty string, got {name!r}")
     return names
-
-
-def _shared(value: Any) -> Any:
-    """One string object for a value many calls repeat (node, project, context).
-
-    JSON decoding makes a new string per event; a process holding thousands
-    of calls would otherwise keep thousands of copies of the same few values.
-    """
-    return sys.intern(value) if isinstance(value, str) else value

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import trio
 
@@ -46,13 +46,21 @@ class Latch:
 
     async def wait(self) -> None:
         """Return once set; a checkpoint either way, like ``trio.Event.wait``."""
+        await self.park()
+
+    def park(self) -> Coroutine[Any, Any, None]:
+        """:meth:`wait` without a frame of its own, for the hot paths.
+
+        The calling task is recorded now, so the result must be awaited at
+        once by that task (never handed to ``start_soon``). Saving the frame
+        matters for waits an idle call sits in for its whole life.
+        """
         if self.is_set:
-            await trio.lowlevel.checkpoint()
-            return
+            return trio.lowlevel.checkpoint()  # noqa: ASYNC105 (the caller awaits it)
         if self._task is not None:
             raise RuntimeError("a Latch has one waiter at a time")
         self._task = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
+        return trio.lowlevel.wait_task_rescheduled(self._abort)  # noqa: ASYNC105 (as above)
 
     def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         self._task = None

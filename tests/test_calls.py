@@ -400,3 +400,28 @@ async def test_state_waits_keep_only_the_ended_event(relay, fake_relay, autojump
         assert await call.wait_for_ended() is ended
         rebuilt = await call.wait_for_answered()  # still answered once, after the end
         assert rebuilt.call_state is CallState.ANSWERED
+
+
+async def test_calls_share_repeated_facts(relay, fake_relay, autojump_clock) -> None:
+    """Values many calls repeat are one object; each call's values stay equal to the wire's."""
+    with trio.fail_after(30):
+        _, first = await receive_call(relay, fake_relay, from_number="+15550003333")
+        _, second = await receive_call(relay, fake_relay, from_number="+15550004444")
+        assert first.context == second.context == "office"
+        assert first.context is second.context
+        assert first.direction is second.direction
+        assert first.project_id is second.project_id
+        assert first.device["params"]["to_number"] is second.device["params"]["to_number"]
+        assert first.device["params"]["from_number"] == "+15550003333"
+        assert second.device["params"]["from_number"] == "+15550004444"
+        await first.answer()
+        assert first.device["params"]["from_number"] == "+15550003333"  # kept across events
+
+
+async def test_a_control_id_in_use_is_refused(relay, fake_relay, autojump_clock) -> None:
+    with trio.fail_after(30):
+        _, call = await receive_call(relay, fake_relay)
+        await call.answer()
+        await call.record(audio={}, control_id="rec-1")
+        with pytest.raises(ValueError, match="rec-1"):
+            await call.record(audio={}, control_id="rec-1")

@@ -66,3 +66,17 @@ def test_pending_request_carries_reply_or_error() -> None:
     request.error = ValueError("lost")
     request.set()
     assert request.is_set
+
+
+async def test_park_is_wait_without_a_frame(autojump_clock) -> None:
+    latch = Latch()
+
+    async def parker() -> None:
+        await latch.park()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(parker)
+        await trio.sleep(1)
+        latch.set()
+    with trio.testing.assert_checkpoints():
+        await latch.park()  # already set: still a checkpoint
