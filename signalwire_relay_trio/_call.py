@@ -544,6 +544,8 @@ class Call(CallCommands):
             result = await self._execute("calling.end", {"reason": reason})
         except CallEndedError:
             return {}
+        if self._ended_event is not None:
+            return result  # the ended event came with the ack: no scope needed
         # CallEndedError: over some other way (connection closed), nothing left to wait for
         with trio.move_on_after(HANGUP_GRACE), contextlib.suppress(CallEndedError):
             await self.wait_for_ended()

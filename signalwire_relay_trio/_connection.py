@@ -139,27 +139,22 @@ class RelayConnection:
         time, :class:`ConnectionLostError` when the socket dropped while the
         request was in flight. Cancelling it is safe: a late reply is dropped.
         """
-        timeout = self._settings.request_timeout
-        reply = None
-        # A bare scope, not fail_after: this is the hot path of every command.
-        with trio.CancelScope(deadline=trio.current_time() + timeout):
-            reply = await self._request(method, params or {})
-        if reply is None:
-            raise RequestTimeoutError(None, f"no reply to {method} within {timeout:g} s")
+        deadline = trio.current_time() + self._settings.request_timeout
+        reply = await self._request(method, params or {}, deadline)
         return reply.unwrap()
 
-    async def _request(self, method: str, params: Mapping[str, Any]) -> Reply:
+    async def _request(self, method: str, params: Mapping[str, Any], deadline: float) -> Reply:
         while True:
             if self._closed:
                 raise RelayConnectionError(None, "the connection is closed")
             if not self._ready.is_set():
-                await self._wait_until_ready(method)
+                await self._wait_until_ready(method, deadline)
                 continue
             if len(self._requests) >= self._settings.max_pending_requests:
                 raise RelayError(None, f"{method}: too many requests in flight")
             assert self._ws is not None
             request_id, frame = self._session.request(method, params)
-            waiter = self._requests[request_id] = PendingRequest()
+            waiter = self._requests[request_id] = PendingRequest(method, deadline)
             try:
                 try:
                     self._ws.send(frame)
@@ -174,15 +169,46 @@ class RelayConnection:
             assert waiter.reply is not None
             return waiter.reply
 
-    async def _wait_until_ready(self, method: str) -> None:
+    async def _wait_until_ready(self, method: str, deadline: float) -> None:
         """Wait for the session to come back; bounded, so a long outage cannot pile up."""
         if self._queued >= self._settings.max_queued_requests:
             raise RelayError(None, f"{method}: too many requests waiting for a reconnect")
         self._queued += 1
         try:
-            await self._ready.wait()
+            with trio.move_on_at(deadline):
+                await self._ready.wait()
+                return
+            raise self._timeout_error(method)
         finally:
             self._queued -= 1
+
+    def _timeout_error(self, method: str) -> RequestTimeoutError:
+        timeout = self._settings.request_timeout
+        return RequestTimeoutError(None, f"no reply to {method} within {timeout:g} s")
+
+    async def expire_requests(self) -> None:
+        """Fail each request whose deadline passed, for the connection's life.
+
+        One timer for every request instead of a cancel scope per request:
+        a scope costs microseconds and a deadline-heap entry that outlives
+        the request. Wakes at the earliest deadline, or once per
+        ``request_timeout`` when nothing is pending.
+        """
+        period = self._settings.request_timeout
+        while True:
+            now = trio.current_time()
+            wake_at = now + period
+            expired = []
+            for waiter in self._requests.values():
+                if waiter.deadline <= now:
+                    expired.append(waiter)
+                elif waiter.deadline < wake_at:
+                    wake_at = waiter.deadline
+            for waiter in expired:
+                if not waiter.is_set:
+                    waiter.error = self._timeout_error(waiter.method)
+                    waiter.set()
+            await trio.sleep_until(wake_at)
 
     def _send_and_forget(self, method: str, params: Mapping[str, Any]) -> None:
         """Send a request whose reply nobody awaits (used by the reader itself)."""

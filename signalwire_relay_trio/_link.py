@@ -70,8 +70,8 @@ async def keepalive(conn: RelayConnection, interval: float) -> None:
             await trio.sleep(quiet_until - now)
             continue
         try:
-            with trio.fail_after(timeout):
-                await conn._request("signalwire.ping", {"timestamp": time.time()})
+            deadline = trio.current_time() + timeout
+            await conn._request("signalwire.ping", {"timestamp": time.time()}, deadline)
         except trio.TooSlowError:
             raise TransportClosed(
                 f"no reply to a ping within {timeout:g} s; the socket is half-open"
@@ -159,7 +159,10 @@ async def supervise(conn: RelayConnection, task_status: trio.TaskStatus[None]) -
     once as a fresh session.
     """
     with conn._supervisor_scope:
-        await keep_connected(conn, task_status)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.expire_requests)
+            await keep_connected(conn, task_status)
+            nursery.cancel_scope.cancel()
 
 
 async def keep_connected(conn: RelayConnection, task_status: trio.TaskStatus[None]) -> None:

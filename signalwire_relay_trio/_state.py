@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -68,12 +69,18 @@ class Latch:
 
 
 class PendingRequest(Latch):
-    """One request's waiter: the reader stores the reply and sets it."""
+    """One request's waiter: the reader stores the reply and sets it.
 
-    __slots__ = ("error", "reply")
+    ``deadline`` (trio time) is enforced by the connection's one request
+    timer, so a request costs no cancel scope of its own.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("deadline", "error", "method", "reply")
+
+    def __init__(self, method: str = "", deadline: float = math.inf) -> None:
         super().__init__()
+        self.method = method
+        self.deadline = deadline
         self.reply: Reply | None = None
         self.error: BaseException | None = None
 

@@ -88,10 +88,36 @@ async def test_receive_and_unreceive_change_subscriptions(relay, fake_relay) -> 
 
 async def test_request_timeout(relay, fake_relay, autojump_clock) -> None:
     fake_relay.delay_next("signalwire.receive", 60)
+    started = trio.current_time()
     with trio.fail_after(100), pytest.raises(RequestTimeoutError) as info:
         await relay.execute("signalwire.receive", {"contexts": ["x"]})
+    assert trio.current_time() - started == pytest.approx(10.0)  # the default request_timeout
     assert isinstance(info.value, trio.TooSlowError)
     assert info.value.code is None
+    assert "signalwire.receive" in str(info.value)
+    assert relay.statistics()["pending_requests"] == 0
+
+
+async def test_each_request_times_out_at_its_own_deadline(
+    relay, fake_relay, autojump_clock
+) -> None:
+    """One timer serves every request: staggered requests still expire on time."""
+    timed_out: dict[str, float] = {}
+    started = trio.current_time()
+
+    async def slow(name: str) -> None:
+        fake_relay.delay_next("signalwire.receive", 60)
+        with pytest.raises(RequestTimeoutError):
+            await relay.execute("signalwire.receive", {"contexts": [name]})
+        timed_out[name] = trio.current_time() - started
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(slow, "a")
+        await trio.sleep(3)
+        nursery.start_soon(slow, "b")
+        await trio.sleep(4)
+        assert await relay.execute("signalwire.receive", {"contexts": ["fast"]})
+    assert timed_out == {"a": pytest.approx(10.0), "b": pytest.approx(13.0)}
 
 
 async def test_cancelled_request_leaves_nothing_behind(relay, fake_relay, autojump_clock) -> None:
