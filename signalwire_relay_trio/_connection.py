@@ -79,9 +79,9 @@ class RelayConnection:
         self._closed = False
         self._state = ConnectionState.CONNECTING
         self._state_channels: list[trio.MemorySendChannel[ConnectionState]] = []
-        self._inbound: list[trio.MemorySendChannel[Call]] = []
+        self._inbound: list[_serve.Sink[Call]] = []
         self._inbound_turn = 0
-        self._inbound_messages: list[trio.MemorySendChannel[Message]] = []
+        self._inbound_messages: list[_serve.Sink[Message]] = []
         self._inbound_message_turn = 0
         self._early_message_events: dict[str, list[RelayEvent]] = {}
         self._queued = 0

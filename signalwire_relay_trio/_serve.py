@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import trio
 
@@ -30,9 +31,63 @@ HANGUP_GRACE = 5.0
 EARLY_MESSAGE_EVENTS = 256
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
-def hand_over(channels: list[trio.MemorySendChannel[T]], turn: int, item: T) -> int:
+class Sink(Protocol[T_contra]):
+    """Where the reader hands a new call or message: a channel, or a serve() spawner."""
+
+    def send_nowait(self, value: T_contra, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Spawner(Generic[T]):
+    """A ``serve()`` consumer: the reader starts the handler task itself.
+
+    Handing the item through a channel to a loop that then starts the task
+    would cost a task switch and two channel operations per call.
+    """
+
+    def __init__(self, nursery: trio.Nursery, run: Callable[[T], Awaitable[Any]]) -> None:
+        self._nursery = nursery
+        self._run = run
+        self.closed = trio.Event()
+
+    def send_nowait(self, value: T, /) -> None:
+        if self.closed.is_set():
+            raise trio.ClosedResourceError
+        try:
+            self._nursery.start_soon(self._run, value, name=_task_name(value))
+        except RuntimeError:  # the nursery is closing
+            raise trio.ClosedResourceError from None
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def _task_name(value: object) -> str:
+    return f"call {value.call_id}" if isinstance(value, Call) else "message handler"
+
+
+async def run_spawner(
+    consumers: list[Sink[T]],
+    run: Callable[[T], Awaitable[Any]],
+    task_status: trio.TaskStatus[None],
+) -> None:
+    """Serve until the connection drains (or we are cancelled), then wait for the tasks."""
+    async with trio.open_nursery() as nursery:
+        spawner = Spawner(nursery, run)
+        consumers.append(spawner)
+        try:
+            task_status.started()
+            await spawner.closed.wait()
+        finally:
+            consumers.remove(spawner)
+            spawner.close()
+
+
+def hand_over(channels: list[Sink[T]], turn: int, item: T) -> int:
     """Give ``item`` to the next consumer that can take it, round-robin.
 
     Returns the new turn, or -1 when no consumer could take it.
@@ -49,7 +104,7 @@ def hand_over(channels: list[trio.MemorySendChannel[T]], turn: int, item: T) -> 
 
 @asynccontextmanager
 async def _consumer(
-    channels: list[trio.MemorySendChannel[T]], size: int
+    channels: list[Sink[T]], size: int
 ) -> AsyncIterator[tuple[trio.MemorySendChannel[T], trio.MemoryReceiveChannel[T]]]:
     send, receive = trio.open_memory_channel[T](size)
     channels.append(send)
@@ -90,10 +145,7 @@ async def serve_calls(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    async with conn.inbound_calls() as calls, trio.open_nursery() as nursery:
-        task_status.started()
-        async for call in calls:
-            nursery.start_soon(run_handler, handler, call, name=f"call {call.call_id}")
+    await run_spawner(conn._inbound, partial(run_handler, handler), task_status)
 
 
 async def run_handler(handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
@@ -228,10 +280,7 @@ async def serve_messages(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    async with conn.inbound_messages() as messages, trio.open_nursery() as nursery:
-        task_status.started()
-        async for message in messages:
-            nursery.start_soon(_run_message_handler, handler, message)
+    await run_spawner(conn._inbound_messages, partial(_run_message_handler, handler), task_status)
 
 
 async def _run_message_handler(
