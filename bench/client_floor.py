@@ -1,7 +1,7 @@
 """Bench client: the floor — our transport with no SDK logic, the lower bound.
 
-``ClientWebSocket`` (wsproto, batched reads and writes) over
-``trio.open_ssl_over_tcp_stream``; JSON frames built by hand; every call is a
+``ClientWebSocket`` (our framer, batched reads and writes) over the same
+MemoryBIO TLS stream the client uses; JSON frames built by hand; every call is a
 small state record advanced by the reader itself (no task, no future, no
 event objects): ack each event, answer, play, hang up.
 """
@@ -16,6 +16,7 @@ import trio
 from _benchlib import client_arguments, emit, host_port, plan_for, snapshot
 from _triolib import command_loop
 
+from signalwire_relay_trio._tls import open_tls_over_tcp
 from signalwire_relay_trio._transport import ClientWebSocket
 
 dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -125,9 +126,7 @@ async def main() -> None:
     args = client_arguments(__doc__.split("\n")[0]).parse_args()
     host, port = host_port(args.url)
     ssl_context = ssl.create_default_context(cafile=args.ca)
-    stream = await trio.open_ssl_over_tcp_stream(
-        host, port, ssl_context=ssl_context, https_compatible=True
-    )
+    stream = await open_tls_over_tcp(host, port, ssl_context)
     ws = ClientWebSocket(stream)
     await ws.handshake(f"{host}:{port}")
     floor = Floor(ws)

@@ -35,6 +35,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OUT = BENCH / "out"
+ANALYSIS = BENCH / "ANALYSIS.md"
 PYTHON = sys.executable
 
 CLIENTS = {
@@ -711,6 +712,8 @@ def render(
     if errors:
         lines += ["## Failed runs", ""] + [f"* {e.splitlines()[0]}" for e in errors] + [""]
     lines += _headline(bench, results)
+    if ANALYSIS.exists():  # hand-written: what stands in the way of the targets not met
+        lines += [ANALYSIS.read_text(encoding="utf-8").rstrip(), ""]
     descriptions = {
         "serial": f"one call at a time, {bench.counts['serial']['calls']} calls",
         "concurrent": f"{bench.counts['concurrent']['concurrency']} concurrent calls, "

@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._groups import leaves, pick_error
 from ._state import ConnectionState, PendingRequest
+from ._tls import open_tls_over_tcp
 from ._transport import ClientWebSocket, TransportClosed
 
 if TYPE_CHECKING:
@@ -84,12 +85,7 @@ async def open_stream(conn: RelayConnection) -> trio.abc.Stream:
         return await conn._stream_factory()
     if settings.secure:
         assert settings.ssl_context is not None
-        return await trio.open_ssl_over_tcp_stream(
-            settings.hostname,
-            settings.port,
-            ssl_context=settings.ssl_context,
-            https_compatible=True,
-        )
+        return await open_tls_over_tcp(settings.hostname, settings.port, settings.ssl_context)
     return await trio.open_tcp_stream(settings.hostname, settings.port)
 
 
@@ -199,7 +195,13 @@ async def keep_connected(conn: RelayConnection, task_status: trio.TaskStatus[Non
             if exc.code not in _TRANSIENT_CONNECT_ERRORS:
                 raise
             error = exc
-        except (OSError, TransportClosed, trio.TooSlowError, RemoteProtocolError) as exc:
+        except (
+            OSError,
+            TransportClosed,
+            trio.TooSlowError,
+            trio.BrokenResourceError,  # a failed TLS handshake
+            RemoteProtocolError,
+        ) as exc:
             error = exc
         if not connected_once:
             raise RelayConnectionError(None, f"could not connect: {_describe(error)}") from error
