@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any, Union
 import trio
 
 from ._call_commands import CallCommands
+from ._constants import (
+    CallState,
+)
 from ._errors import CallEndedError, EventOverflowError
-from ._events import CallState, CallStateEvent, RelayEvent
+from ._events import (
+    CallStateEvent,
+    RelayEvent,
+)
 from ._state import Latch, wait_within
 
 if TYPE_CHECKING:

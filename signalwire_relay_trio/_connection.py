@@ -19,12 +19,18 @@ import trio
 from . import _serve
 from ._call import Call, same_string, shared_device, shared_string
 from ._config import RelaySettings
+from ._constants import (
+    CallState,
+)
 from ._errors import (
     RelayConnectionError,
     RelayError,
     RemoteProtocolError,
 )
-from ._events import CallState, RelayEvent, parse_event
+from ._events import (
+    RelayEvent,
+    parse_event,
+)
 from ._link import DISCONNECT_GRACE
 from ._message import Message
 from ._protocol import (

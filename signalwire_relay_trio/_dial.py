@@ -16,8 +16,15 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._call import Call
+from ._constants import (
+    CallState,
+)
 from ._errors import ConnectionLostError, DialError, RelayError
-from ._events import CallState, CallStateEvent, DialEvent, RelayEvent
+from ._events import (
+    CallStateEvent,
+    DialEvent,
+    RelayEvent,
+)
 from ._models import devices_to_wire, drop_none
 
 if TYPE_CHECKING:

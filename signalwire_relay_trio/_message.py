@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import trio
 
-from ._events import MessageReceiveEvent, MessageState, MessageStateEvent, RelayEvent
+from ._constants import (
+    MessageState,
+)
+from ._events import (
+    MessageReceiveEvent,
+    MessageStateEvent,
+    RelayEvent,
+)
 from ._state import wait_within
 
 __all__ = ["Message"]

@@ -14,37 +14,40 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signalwire_relay_trio import _events
-from signalwire_relay_trio._events import (
+import signalwire_relay_trio
+from signalwire_relay_trio import _constants, _events
+from signalwire_relay_trio._constants import (
     CALL_STATE_ANSWERED,
     CALL_STATES,
-    EVENT_CLASSES,
     MESSAGE_TERMINAL_STATES,
+    CallState,
+    CollectResultType,
+    ConnectState,
+    DialState,
+    MessageState,
+    PlayState,
+    RecordState,
+)
+from signalwire_relay_trio._events import (
+    EVENT_CLASSES,
     CallingErrorEvent,
     CallReceiveEvent,
-    CallState,
     CallStateEvent,
     CollectEvent,
-    CollectResultType,
     ConferenceEvent,
     ConnectEvent,
-    ConnectState,
     DenoiseEvent,
     DetectEvent,
     DialEvent,
-    DialState,
     EchoEvent,
     FaxEvent,
     HoldEvent,
     MessageReceiveEvent,
-    MessageState,
     MessageStateEvent,
     PayEvent,
     PlayEvent,
-    PlayState,
     QueueEvent,
     RecordEvent,
-    RecordState,
     ReferEvent,
     RelayEvent,
     SendDigitsEvent,
@@ -182,10 +185,10 @@ def test_end_reason_normalised(wire: str, expected: str) -> None:
 
 
 def test_end_reason_constants_match_normalisation() -> None:
-    assert _events.END_REASON_NO_ANSWER == "noAnswer"
-    assert _events.END_REASON_MAX_DURATION == "max_duration"
-    assert _events.END_REASON_NOT_FOUND == "not_found"
-    assert _events.END_REASON_DECLINE == "decline"
+    assert _constants.END_REASON_NO_ANSWER == "noAnswer"
+    assert _constants.END_REASON_MAX_DURATION == "max_duration"
+    assert _constants.END_REASON_NOT_FOUND == "not_found"
+    assert _constants.END_REASON_DECLINE == "decline"
 
 
 def test_play_states() -> None:
@@ -468,7 +471,7 @@ def test_messaging_events() -> None:
 def test_authorization_state_is_plain_and_hidden() -> None:
     (event,) = events_in("authorization-state.json")
     assert type(event) is RelayEvent
-    assert event.event_type == _events.EVENT_AUTHORIZATION_STATE
+    assert event.event_type == _constants.EVENT_AUTHORIZATION_STATE
     secret = event.params["authorization_state"]
     assert secret not in repr(event)
     assert secret not in str(event)
@@ -671,9 +674,12 @@ def test_reference_constants() -> None:
         "END_REASON_CANCEL": "cancel",
     }
     for name, value in expected.items():
-        assert getattr(_events, name) == value, name
-    for name in _events.__all__:
-        assert hasattr(_events, name), name
+        assert getattr(_constants, name) == value, name
+        assert getattr(signalwire_relay_trio, name) == value, name
+    for module in (_constants, _events):
+        for name in module.__all__:
+            assert hasattr(module, name), name
+            assert hasattr(signalwire_relay_trio, name), name
 
 
 # --- property: parse_event only ever returns an event or raises ValueError -----------

@@ -16,7 +16,17 @@ import pytest
 PACKAGE = "signalwire_relay_trio"
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 
-CORE = ["_protocol", "_routing", "_config", "_errors", "_events", "_convert", "_models", "_framing"]
+CORE = [
+    "_protocol",
+    "_routing",
+    "_config",
+    "_errors",
+    "_constants",
+    "_events",
+    "_convert",
+    "_models",
+    "_framing",
+]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
 IO_LIBRARIES = {"trio", "trio_websocket", "wsproto"}
 CLIENT_ONLY = {f"{PACKAGE}._protocol", f"{PACKAGE}._routing", f"{PACKAGE}._framing"}
