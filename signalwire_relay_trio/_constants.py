@@ -1,7 +1,7 @@
 """The reference's states and constants: wire enums and the names it exports.
 
-Kept apart from the event classes so that code needing a state or an event
-type name does not pull in the structuring machinery.
+The event classes and their parsing live in ``_events``; these are the plain
+names (states, event types, end reasons) that user code compares against.
 """
 
 from __future__ import annotations
