@@ -586,9 +586,7 @@ def shared_device(device: Any) -> dict[str, Any] | None:
     JSON decoding gives every event fresh key strings too; a device is kept
     for the call's whole life, so it is worth rebuilding once.
     """
-    if not isinstance(device, dict):
-        return None
-    return {sys.intern(key): _shared_value(value) for key, value in device.items()}
+    return _shared_value(device) if isinstance(device, dict) else None
 
 
 def _shared_value(value: Any) -> Any:

@@ -49,16 +49,22 @@ class Spawner(Generic[T]):
     would cost a task switch and two channel operations per call.
     """
 
-    def __init__(self, nursery: trio.Nursery, run: Callable[[T], Awaitable[Any]]) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        run: Callable[[T], Awaitable[Any]],
+        name: Callable[[T], str],
+    ) -> None:
         self._nursery = nursery
         self._run = run
+        self._name = name
         self.closed = trio.Event()
 
     def send_nowait(self, value: T, /) -> None:
         if self.closed.is_set():
             raise trio.ClosedResourceError
         try:
-            self._nursery.start_soon(self._run, value, name=_task_name(value))
+            self._nursery.start_soon(self._run, value, name=self._name(value))
         except RuntimeError:  # the nursery is closing
             raise trio.ClosedResourceError from None
 
@@ -66,18 +72,15 @@ class Spawner(Generic[T]):
         self.closed.set()
 
 
-def _task_name(value: object) -> str:
-    return f"call {value.call_id}" if isinstance(value, Call) else "message handler"
-
-
 async def run_spawner(
     consumers: list[Sink[T]],
     run: Callable[[T], Awaitable[Any]],
+    name: Callable[[T], str],
     task_status: trio.TaskStatus[None],
 ) -> None:
     """Serve until the connection drains (or we are cancelled), then wait for the tasks."""
     async with trio.open_nursery() as nursery:
-        spawner = Spawner(nursery, run)
+        spawner = Spawner(nursery, run, name)
         consumers.append(spawner)
         try:
             task_status.started()
@@ -145,7 +148,12 @@ async def serve_calls(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    await run_spawner(conn._inbound, partial(run_handler, handler), task_status)
+    await run_spawner(
+        conn._inbound,
+        partial(run_handler, handler),
+        lambda call: f"call {call.call_id}",
+        task_status,
+    )
 
 
 async def run_handler(handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
@@ -280,7 +288,12 @@ async def serve_messages(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    await run_spawner(conn._inbound_messages, partial(_run_message_handler, handler), task_status)
+    await run_spawner(
+        conn._inbound_messages,
+        partial(_run_message_handler, handler),
+        lambda message: f"message {message.message_id}",
+        task_status,
+    )
 
 
 async def _run_message_handler(

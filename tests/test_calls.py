@@ -425,3 +425,26 @@ async def test_a_control_id_in_use_is_refused(relay, fake_relay, autojump_clock)
         await call.record(audio={}, control_id="rec-1")
         with pytest.raises(ValueError, match="rec-1"):
             await call.record(audio={}, control_id="rec-1")
+
+
+async def test_stopped_serve_takes_no_more_calls(relay, fake_relay, autojump_clock) -> None:
+    """Handlers start straight from the reader, and a cancelled serve() unregisters."""
+    names: list[str] = []
+
+    async def handler(call: Call) -> None:
+        names.append(trio.lowlevel.current_task().name)
+        await call.answer()
+        await call.wait_for_ended()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(relay.serve, handler)
+            assert relay.statistics()["inbound_consumers"] == 1
+            served = await fake_relay.inbound_call()
+            await served.wait_for_state("answered")
+            nursery.cancel_scope.cancel()  # the running handler is cancelled and hangs up
+        assert names == [f"call {served.call_id}"]
+        await served.wait_for_state("ended")
+        assert relay.statistics()["inbound_consumers"] == 0
+        late = await fake_relay.inbound_call()
+        await late.wait_for_command("calling.pass")
