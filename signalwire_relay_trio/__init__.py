@@ -4,9 +4,7 @@ Everything public is importable from here; the test harness lives in
 ``signalwire_relay_trio.testing``.
 """
 
-from ._actions import (
-    Action,
-    ActionStart,
+from ._action_kinds import (
     AIAction,
     CollectAction,
     DetectAction,
@@ -19,10 +17,8 @@ from ._actions import (
     TapAction,
     TranscribeAction,
 )
-from ._call import (
-    Call,
-    EventStream,
-)
+from ._actions import Action, ActionStart
+from ._call import Call
 from ._client import (
     RelayClient,
 )
@@ -180,6 +176,7 @@ from ._models import (
     WsDevice,
 )
 from ._open import open_relay
+from ._subscriptions import EventStream
 
 __version__ = "0.1.0"
 

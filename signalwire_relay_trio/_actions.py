@@ -8,6 +8,12 @@ terminal event (or the call's end) sets a ``trio.Event`` that every
 operation (it returns once the server acked); ``async with`` it to bind the
 operation to the block: leaving the block by any path stops a still-running
 operation with a shielded, deadline-bounded ``*.stop``.
+
+An action talks to its call only through :class:`CallActions`, the call's
+table of running actions, which the call creates with the few things an
+action needs (the call's identity, a way to send a command for the call, and
+a way to tell the call the server no longer has it). Each kind of action (in
+``_action_kinds``) says what ends it and what its ack carries.
 """
 
 from __future__ import annotations
@@ -15,43 +21,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import trio
 
 from ._errors import CallEndedError, RelayError
-from ._events import (
-    CollectEvent,
-    DetectEvent,
-    FaxEvent,
-    PayEvent,
-    PlayEvent,
-    RecordEvent,
-    RelayEvent,
-    StreamEvent,
-    TapEvent,
-    TranscribeEvent,
-)
+from ._events import RelayEvent
+from ._hosts import CallHost
 from ._state import wait_within
 
-if TYPE_CHECKING:
-    from ._call import Call
-
-__all__ = [
-    "AIAction",
-    "Action",
-    "ActionStart",
-    "CollectAction",
-    "DetectAction",
-    "FaxAction",
-    "PayAction",
-    "PlayAction",
-    "RecordAction",
-    "StandaloneCollectAction",
-    "StreamAction",
-    "TapAction",
-    "TranscribeAction",
-]
+__all__ = ["Action", "ActionStart", "CallActions"]
 
 logger = logging.getLogger("signalwire_relay_trio.actions")
 
@@ -62,6 +41,21 @@ TERMINAL_GRACE = 2.0
 
 E = TypeVar("E", bound=RelayEvent)
 A = TypeVar("A", bound="Action[Any]")
+
+Execute = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class ActionCall(Protocol):
+    """What an action knows of its call: who it is and whether it is still up."""
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def active(self) -> bool: ...
 
 
 class Action(Generic[E]):
@@ -75,9 +69,10 @@ class Action(Generic[E]):
     kind: ClassVar[str] = ""
     event_type: ClassVar[str] = ""
 
-    def __init__(self, call: Call, control_id: str, method_prefix: str | None = None) -> None:
-        self.call = call
+    def __init__(self, actions: CallActions, control_id: str, method_prefix: str | None) -> None:
+        self.call = actions.call
         self.control_id = control_id
+        self._actions = actions
         self._prefix = method_prefix or self.kind
         self.result: E | None = None
         self.state: str | None = None
@@ -98,7 +93,19 @@ class Action(Generic[E]):
         """True once the terminal event arrived (not when settled by a stop or hang-up)."""
         return self.result is not None
 
-    # -- settled by the reader ------------------------------------------------
+    # -- hooks of each kind -------------------------------------------------------
+
+    def _is_terminal(self, event: RelayEvent) -> bool:
+        raise NotImplementedError
+
+    def _acknowledged(self, result: Mapping[str, Any]) -> None:
+        """Keep what the command's ack carries (a recording URL, a tap's source)."""
+
+    def _running_on_server(self) -> bool:
+        """True while the server may still be running the operation."""
+        return not self._done.is_set()
+
+    # -- settled by the reader --------------------------------------------------------
 
     def _deliver(self, event: RelayEvent) -> None:
         if self._done.is_set():
@@ -111,23 +118,16 @@ class Action(Generic[E]):
             self.result = event  # type: ignore[assignment]
             self._settle()
 
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        raise NotImplementedError
-
     def _settle(self) -> None:
         self._done.set()
-        self.call._forget_action(self.control_id, self)
+        self._actions.forget(self)
 
     def _call_ended(self, error: CallEndedError) -> None:
         if not self._done.is_set():
             self._error = error
             self._settle()
 
-    def _running_on_server(self) -> bool:
-        """True while the server may still be running the operation."""
-        return not self._done.is_set()
-
-    # -- user side --------------------------------------------------------------
+    # -- user side --------------------------------------------------------------------
 
     async def wait(self, timeout: float | None = None) -> E | None:
         """Wait for the terminal event and return it.
@@ -140,36 +140,17 @@ class Action(Generic[E]):
         """
         await wait_within(timeout, self._done.wait)
         if self._error is not None and self.result is None:
-            raise CallEndedError(self._error.code, self._error.message)
+            raise CallEndedError(self._error.code, self._error.message) from self._error
         return self.result
 
     async def _control(
         self, verb: str, extra: Mapping[str, Any] | None = None, *, prefix: str | None = None
     ) -> dict[str, Any]:
-        """Send ``calling.<prefix>.<verb>`` for this operation and return the ack.
-
-        A 404 here means the server no longer has the *operation* (it ended
-        while the control was on its way), not that the call is gone: it
-        raises a plain :class:`RelayError` and leaves the call alone. A 410
-        ("call has ended") ends the call and raises :class:`CallEndedError`.
-        """
-        call = self.call
-        call._raise_if_ended()
-        params: dict[str, Any] = {
-            "node_id": call.node_id,
-            "call_id": call.call_id,
-            "control_id": self.control_id,
-        }
+        """Send ``calling.<prefix>.<verb>`` for this operation and return the ack."""
+        params: dict[str, Any] = {"control_id": self.control_id}
         if extra:
             params.update(extra)
-        method = f"calling.{prefix or self._prefix}.{verb}"
-        try:
-            return await call._connection.execute(method, params)
-        except CallEndedError as exc:
-            if exc.code == 404:
-                raise RelayError(exc.code, exc.message) from None
-            call._gone(exc)
-            raise
+        return await self._actions.control(f"calling.{prefix or self._prefix}.{verb}", params)
 
     async def stop(self) -> dict[str, Any]:
         """Stop the operation and wait (briefly) for its terminal event.
@@ -196,169 +177,18 @@ class Action(Generic[E]):
             self._settle()
         return result
 
-
-class PlayAction(Action[PlayEvent]):
-    kind = "play"
-    event_type = "calling.call.play"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        return event.event_type == self.event_type and self.state in ("finished", "error")
-
-    async def pause(self) -> dict[str, Any]:
-        return await self._control("pause")
-
-    async def resume(self) -> dict[str, Any]:
-        return await self._control("resume")
-
-    async def volume(self, volume: float) -> dict[str, Any]:
-        """Change the playback volume, in dB (-40 to 40)."""
-        return await self._control("volume", {"volume": volume})
-
-
-class RecordAction(Action[RecordEvent]):
-    kind = "record"
-    event_type = "calling.call.record"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        return event.event_type == self.event_type and self.state in (
-            "finished",
-            "no_input",
-            "error",
-        )
-
-    @property
-    def url(self) -> str | None:
-        """Where the recording is (known from the ack; final once finished)."""
-        for event in reversed(self.events):
-            if isinstance(event, RecordEvent) and event.url:
-                return event.url
-        return self._ack_url
-
-    _ack_url: str | None = None
-
-    async def pause(self, behavior: str | None = None) -> dict[str, Any]:
-        """Pause; ``behavior`` is ``"silence"`` (keep time) or ``"skip"``."""
-        return await self._control("pause", {"behavior": behavior} if behavior else None)
-
-    async def resume(self) -> dict[str, Any]:
-        return await self._control("resume")
-
-
-class _CollectBase(Action[CollectEvent]):
-    event_type = "calling.call.collect"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        # Play events of play_and_collect share the control_id but never end it.
-        return isinstance(event, CollectEvent) and event.is_final_result
-
-    async def start_input_timers(self) -> dict[str, Any]:
-        """Start ``initial_timeout`` timers held with ``start_input_timers=False``."""
-        return await self._control("start_input_timers", prefix="collect")
-
-
-class CollectAction(_CollectBase):
-    """``play_and_collect``: a prompt, then input; the collect result ends it."""
-
-    kind = "play_and_collect"
-
-    async def volume(self, volume: float) -> dict[str, Any]:
-        return await self._control("volume", {"volume": volume})
-
-
-class StandaloneCollectAction(_CollectBase):
-    """``collect`` without a prompt."""
-
-    kind = "collect"
-
-
-class DetectAction(Action[DetectEvent]):
-    """Detection ends on the first result, or when the detector finishes.
-
-    The detector itself reports on after its first result (``NOT_READY``,
-    ``READY``... then ``finished``) on the call's events. So ``stop()``
-    still stops it after the action resolved on a result, and leaving an
-    ``async with`` block does so too: the block bounds the detector.
-    """
-
-    kind = "detect"
-    event_type = "calling.call.detect"
-    _stop_sent = False
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        if not isinstance(event, DetectEvent):
-            return False
-        return event.is_finished or bool(event.detect_event)
-
-    def _running_on_server(self) -> bool:
+    async def _release(self) -> None:
+        """Leave an ``async with`` block: stop the operation if it still runs, shielded."""
+        if not self._running_on_server():
+            return
+        with trio.move_on_after(STOP_GRACE) as scope:
+            scope.shield = True
+            try:
+                await self.stop()
+            except RelayError as exc:
+                logger.warning("%s: stopping at block exit failed: %s", self, exc)
         if not self.is_done:
-            return True
-        resolved_early = self.result is not None and not self.result.is_finished
-        return resolved_early and self._error is None and not self._stop_sent
-
-    async def stop(self) -> dict[str, Any]:
-        result = await super().stop()
-        self._stop_sent = True
-        return result
-
-
-class FaxAction(Action[FaxEvent]):
-    event_type = "calling.call.fax"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        return isinstance(event, FaxEvent) and event.fax_type in ("finished", "error")
-
-
-class TapAction(Action[TapEvent]):
-    kind = "tap"
-    event_type = "calling.call.tap"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        return event.event_type == self.event_type and self.state == "finished"
-
-    source_device: dict[str, Any] | None = None
-
-
-class StreamAction(Action[StreamEvent]):
-    kind = "stream"
-    event_type = "calling.call.stream"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        return event.event_type == self.event_type and self.state == "finished"
-
-
-class PayAction(Action[PayEvent]):
-    kind = "pay"
-    event_type = "calling.call.pay"
-
-    _FINAL_STEPS = frozenset({"payment-completed", "payment-failed", "payment-canceled"})
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        # Sources disagree on the final signal (§13.17): accept any of the three.
-        if not isinstance(event, PayEvent):
-            return False
-        return bool(
-            event.result or event.for_ in self._FINAL_STEPS or event.state in ("finished", "error")
-        )
-
-
-class TranscribeAction(Action[TranscribeEvent]):
-    kind = "transcribe"
-    event_type = "calling.call.transcribe"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        return event.event_type == self.event_type and self.state == "finished"
-
-
-class AIAction(Action[RelayEvent]):
-    """An AI agent session. No lifecycle event is documented: it ends when
-    stopped or when the call ends (a ``calling.call.ai`` finished/error is
-    honoured if a server sends one)."""
-
-    kind = "ai"
-    event_type = "calling.call.ai"
-
-    def _is_terminal(self, event: RelayEvent) -> bool:
-        return event.event_type == self.event_type and self.state in ("finished", "error")
+            self._settle()
 
 
 class ActionStart(Generic[A]):
@@ -382,60 +212,111 @@ class ActionStart(Generic[A]):
         return self._action
 
     async def __aexit__(self, *exc_info: object) -> None:
-        action = self._action
-        assert action is not None
-        if not action._running_on_server():
-            return
-        with trio.move_on_after(STOP_GRACE) as scope:
-            scope.shield = True
-            try:
-                await action.stop()
-            except RelayError as exc:
-                logger.warning("%s: stopping at block exit failed: %s", action, exc)
-        if not action.is_done:
-            action._settle()
+        assert self._action is not None
+        await self._action._release()
 
 
-async def start_action(
-    call: Call,
-    action_class: type[A],
-    method: str,
-    params: Mapping[str, Any],
-    *,
-    control_id: str | None = None,
-    method_prefix: str | None = None,
-) -> A:
-    """Register an action, send its command, and return it once acked.
+class CallActions:
+    """The actions running on one call, by ``control_id``: their host.
 
-    The action is registered before the request goes out, so an event that
-    beats the ack is not lost. A rejected command unregisters it; a
-    cancelled one also sends a best-effort stop, since the server may have
-    started the operation already. Raises ``ValueError`` if ``control_id``
-    belongs to an action still running on this call (it would steal its
-    events), :class:`CallEndedError` on an ended call.
+    Made by the call on its first action (an idle call holds none). The
+    call hands it ``execute``, which sends a command for the call and ends
+    the call on 404/410, and ``gone``, which ends the call locally.
     """
-    call._raise_if_ended()
-    control_id = control_id or str(uuid.uuid4())
-    action = action_class(call, control_id, method_prefix)
-    call._register_action(control_id, action)
-    wire = dict(params)
-    wire["control_id"] = control_id
-    try:
-        result = await call._execute(method, wire)
-    except RelayError:
-        call._forget_action(control_id, action)
-        raise
-    except BaseException:
-        call._forget_action(control_id, action)
-        call._connection._send_and_forget(
-            f"calling.{action._prefix}.stop",
-            {"node_id": call.node_id, "call_id": call.call_id, "control_id": control_id},
-        )
-        raise
-    if isinstance(action, RecordAction):
-        url = result.get("url")
-        action._ack_url = url if isinstance(url, str) else None
-    elif isinstance(action, TapAction):
-        device = result.get("source_device")
-        action.source_device = device if isinstance(device, dict) else None
-    return action
+
+    __slots__ = ("_execute", "_gone", "_host", "_running", "call")
+
+    def __init__(
+        self,
+        call: ActionCall,
+        host: CallHost,
+        execute: Execute,
+        gone: Callable[[CallEndedError], None],
+    ) -> None:
+        self.call = call
+        self._host = host
+        self._execute = execute
+        self._gone = gone
+        self._running: dict[str, Action[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    async def begin(
+        self,
+        kind: type[A],
+        method: str,
+        params: Mapping[str, Any],
+        control_id: str | None,
+        method_prefix: str | None,
+    ) -> A:
+        """Register an action, send its command, and return it once acked.
+
+        The action is registered before the request goes out, so an event
+        that beats the ack is not lost. A rejected command unregisters it; a
+        cancelled one also sends a best-effort stop, since the server may
+        have started the operation already. Raises ``ValueError`` if
+        ``control_id`` belongs to an action still running on this call (it
+        would steal its events).
+        """
+        control_id = control_id or str(uuid.uuid4())
+        if control_id in self._running:
+            raise ValueError(f"control_id {control_id!r} belongs to a running action on this call")
+        prefix = method_prefix or kind.kind
+        action = kind(self, control_id, prefix)
+        self._running[control_id] = action
+        self._host.register_control(control_id, self.call)
+        wire = dict(params)
+        wire["control_id"] = control_id
+        try:
+            result = await self._execute(method, wire)
+        except RelayError:
+            self.forget(action)
+            raise
+        except BaseException:
+            self.forget(action)
+            call = self.call
+            self._host.send_nowait(
+                f"calling.{prefix}.stop",
+                {"node_id": call.node_id, "call_id": call.call_id, "control_id": control_id},
+            )
+            raise
+        action._acknowledged(result)
+        return action
+
+    async def control(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a control for one of this call's operations and return the ack.
+
+        A 404 here means the server no longer has the *operation* (it ended
+        while the control was on its way), not that the call is gone: it
+        raises a plain :class:`RelayError` and leaves the call alone. A 410
+        ("call has ended") ends the call and raises :class:`CallEndedError`.
+        """
+        call = self.call
+        if not call.active:
+            raise CallEndedError(None, f"call {call.call_id} has ended")
+        params = {"node_id": call.node_id, "call_id": call.call_id, **params}
+        try:
+            return await self._host.execute(method, params)
+        except CallEndedError as exc:
+            if exc.code == 404:
+                raise RelayError(exc.code, exc.message) from None
+            self._gone(exc)
+            raise
+
+    def forget(self, action: Action[Any]) -> None:
+        control_id = action.control_id
+        if self._running.get(control_id) is action:
+            del self._running[control_id]
+        self._host.forget_control(control_id, self.call)
+
+    def deliver(self, control_id: str, event: RelayEvent) -> None:
+        action = self._running.get(control_id)
+        if action is not None:
+            action._deliver(event)
+
+    def end_all(self, error: CallEndedError) -> None:
+        """The call ended: settle every action still running."""
+        running, self._running = self._running, {}
+        for action in running.values():
+            action._call_ended(error)

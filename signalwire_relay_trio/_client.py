@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import trio
 
 from ._call import Call
+from ._config import DEFAULTS
 from ._connection import RelayConnection
 from ._groups import pick_error
 from ._message import Message
@@ -53,8 +54,8 @@ class RelayClient:
         *,
         url: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        reconnect: bool = True,
-        request_timeout: float = 10.0,
+        reconnect: bool = DEFAULTS.reconnect,
+        request_timeout: float = DEFAULTS.request_timeout,
         **open_relay_options: Any,
     ) -> None:
         self._options: dict[str, Any] = {

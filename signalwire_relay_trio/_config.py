@@ -9,13 +9,22 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
 from ._protocol import Credentials
 
-__all__ = ["DEFAULT_HOST", "RelaySettings", "resolve_settings", "validate_host"]
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_HOST",
+    "RelayOptions",
+    "RelaySettings",
+    "context_names",
+    "resolve_settings",
+    "validate_host",
+]
 
 DEFAULT_HOST = "relay.signalwire.com"
 ENV_PROJECT = "SIGNALWIRE_PROJECT_ID"
@@ -27,8 +36,48 @@ ENV_CA_FILE = "SIGNALWIRE_RELAY_CA_FILE"
 _BAD_HOST_CHARS = frozenset("/@?#\\ \t\r\n")
 
 
-@attrs.frozen(repr=False)
-class RelaySettings:
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be positive")
+
+
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be positive (or None to turn pings off)")
+
+
+def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer")
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@attrs.frozen(kw_only=True)
+class RelayOptions:
+    """The connection's tunables: the one place their defaults and checks are written.
+
+    ``open_relay`` and ``RelayClient`` take their defaults from :data:`DEFAULTS`.
+    """
+
+    reconnect: bool = attrs.field(default=True, converter=bool)
+    request_timeout: float = attrs.field(default=10.0, validator=_positive, converter=float)
+    max_active_calls: int = attrs.field(default=1000, validator=_positive_int)
+    keepalive_interval: float | None = attrs.field(
+        default=20.0, validator=_positive_or_none, converter=_optional_float
+    )
+    keepalive_timeout: float = attrs.field(default=10.0, validator=_positive, converter=float)
+    max_pending_requests: int = attrs.field(default=10_000, validator=_positive_int)
+    max_queued_requests: int = attrs.field(default=500, validator=_positive_int)
+
+
+DEFAULTS = RelayOptions()
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class RelaySettings(RelayOptions):
     """Everything a connection needs to reach and authenticate with RELAY."""
 
     credentials: Credentials
@@ -40,16 +89,20 @@ class RelaySettings:
     target: str
     contexts: tuple[str, ...]
     ssl_context: ssl.SSLContext | None
-    request_timeout: float
-    max_active_calls: int
-    reconnect: bool
-    keepalive_interval: float | None = 20.0
-    keepalive_timeout: float = 10.0
-    max_pending_requests: int = 10_000
-    max_queued_requests: int = 500
 
     def __repr__(self) -> str:
         return f"RelaySettings(url={self.url!r}, contexts={list(self.contexts)!r})"
+
+
+def context_names(contexts: Iterable[str]) -> tuple[str, ...]:
+    """Validate a list of context names; duplicates dropped, order kept."""
+    if isinstance(contexts, str):
+        raise ValueError("contexts must be a list of names, not a single string")
+    names = tuple(dict.fromkeys(contexts))
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"each context must be a non-empty string, got {name!r}")
+    return names
 
 
 def validate_host(host: str) -> str:
@@ -108,16 +161,13 @@ def resolve_settings(
     contexts: Iterable[str],
     url: str | None,
     ssl_context: ssl.SSLContext | None,
-    reconnect: bool,
-    request_timeout: float,
-    max_active_calls: int,
-    keepalive_interval: float | None = 20.0,
-    keepalive_timeout: float = 10.0,
-    max_pending_requests: int = 10_000,
-    max_queued_requests: int = 500,
     environ: Mapping[str, str] | None = None,
+    **options: Any,
 ) -> RelaySettings:
-    """Apply environment defaults and validate every argument of ``open_relay``."""
+    """Apply environment defaults and validate every argument of ``open_relay``.
+
+    ``options`` are :class:`RelayOptions` fields; those not given take its defaults.
+    """
     env = os.environ if environ is None else environ
     if not jwt_token and not project and not token:
         jwt_token = env.get(ENV_JWT) or None
@@ -129,26 +179,8 @@ def resolve_settings(
             raise ValueError(f"missing project: pass project= or set {ENV_PROJECT}")
         if not token:
             raise ValueError(f"missing token: pass token= or set {ENV_TOKEN}")
-    if isinstance(contexts, str):
-        raise ValueError("contexts must be a list of names, not a single string")
-    context_list = tuple(dict.fromkeys(contexts))
-    for context in context_list:
-        if not isinstance(context, str) or not context:
-            raise ValueError(f"each context must be a non-empty string, got {context!r}")
-    if not request_timeout > 0:
-        raise ValueError("request_timeout must be positive")
-    if not isinstance(max_active_calls, int) or max_active_calls < 1:
-        raise ValueError("max_active_calls must be a positive integer")
-    if keepalive_interval is not None and not keepalive_interval > 0:
-        raise ValueError("keepalive_interval must be positive (or None to turn pings off)")
-    if not keepalive_timeout > 0:
-        raise ValueError("keepalive_timeout must be positive")
-    for name, limit in (
-        ("max_pending_requests", max_pending_requests),
-        ("max_queued_requests", max_queued_requests),
-    ):
-        if not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"{name} must be a positive integer")
+    context_list = context_names(contexts)
+    tunables = attrs.asdict(RelayOptions(**options), recurse=False)
 
     if url is None:
         host = validate_host(host or env.get(ENV_SPACE) or DEFAULT_HOST)
@@ -168,11 +200,5 @@ def resolve_settings(
         target=target,
         contexts=context_list,
         ssl_context=ssl_context if secure else None,
-        request_timeout=float(request_timeout),
-        max_active_calls=max_active_calls,
-        reconnect=bool(reconnect),
-        keepalive_interval=None if keepalive_interval is None else float(keepalive_interval),
-        keepalive_timeout=float(keepalive_timeout),
-        max_pending_requests=max_pending_requests,
-        max_queued_requests=max_queued_requests,
+        **tunables,
     )

@@ -11,24 +11,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from ._call import Call
-from ._constants import (
-    CallState,
-)
+from ._constants import CallState
 from ._errors import ConnectionLostError, DialError, RelayError
-from ._events import (
-    CallStateEvent,
-    DialEvent,
-    RelayEvent,
-)
+from ._events import CallStateEvent, DialEvent, RelayEvent
 from ._models import devices_to_wire, drop_none
-
-if TYPE_CHECKING:
-    from ._connection import RelayConnection
+from ._registry import CallRegistry
 
 __all__ = ["PendingDial", "run_dial"]
 
@@ -38,8 +30,8 @@ logger = logging.getLogger("signalwire_relay_trio.dial")
 class PendingDial:
     """One dial in flight, settled by the reader."""
 
-    def __init__(self, connection: RelayConnection, tag: str) -> None:
-        self._connection = connection
+    def __init__(self, registry: CallRegistry, tag: str) -> None:
+        self._registry = registry
         self.tag = tag
         self.legs: dict[str, Call] = {}
         self.done = trio.Event()
@@ -57,7 +49,7 @@ class PendingDial:
         call_id = event.call_id or ""
         leg = self.legs.get(call_id)
         if leg is None:
-            leg = self._connection._make_call(event)
+            leg = self._registry.make_call(event)
             self.legs[call_id] = leg
             if self.abandoned:
                 leg.on("calling.call.state", self._hang_up_if_answered)
@@ -69,11 +61,9 @@ class PendingDial:
         state = event.dial_state
         if state == "answered":
             winner_id = event.winner_call_id
-            winner = self.legs.get(winner_id or "") or self._connection._router.calls.get(
-                winner_id or ""
-            )
+            winner = self.legs.get(winner_id or "") or self._registry.find_call(winner_id or "")
             if winner is None and isinstance(event.call, dict) and winner_id:
-                winner = self._winner_from_event(event.call, winner_id)
+                winner = self._registry.make_dial_winner(winner_id, self.tag, event.call)
             self.winner = winner
             if self.abandoned and winner is not None and winner.active:
                 self._hang_up(winner)
@@ -81,23 +71,8 @@ class PendingDial:
             self.reason = event.reason or self._last_leg_reason()
         else:
             return
-        self._connection._router.dials.pop(self.tag, None)
+        self._registry.remove_dial(self.tag)
         self.done.set()
-
-    def _winner_from_event(self, info: dict[str, Any], call_id: str) -> Call:
-        state = CallState(info.get("call_state") or "answered")
-        call = Call(
-            self._connection,
-            call_id=call_id,
-            node_id=str(info.get("node_id") or ""),
-            tag=self.tag,
-            direction=info.get("direction") or "outbound",
-            device=info.get("device") if isinstance(info.get("device"), dict) else None,
-            state=CallState.ANSWERED if state is CallState.UNKNOWN else state,
-            segment_id=info.get("segment_id"),
-        )
-        self._connection._router.calls[call_id] = call
-        return call
 
     def _last_leg_reason(self) -> str | None:
         for leg in reversed(self.legs.values()):
@@ -126,13 +101,13 @@ class PendingDial:
 
     def _hang_up(self, call: Call) -> None:
         logger.info("dial %s was abandoned; hanging up leg %s", self.tag, call.call_id)
-        self._connection._send_and_forget(
+        self._registry.send_nowait(
             "calling.end", {"node_id": call.node_id, "call_id": call.call_id, "reason": "hangup"}
         )
 
 
 async def run_dial(
-    connection: RelayConnection,
+    registry: CallRegistry,
     devices: Any,
     *,
     tag: str | None,
@@ -143,8 +118,6 @@ async def run_dial(
 ) -> Call:
     wire_devices = devices_to_wire(devices)
     tag = tag or str(uuid.uuid4())
-    if tag in connection._router.dials:
-        raise ValueError(f"a dial with tag {tag!r} is already in progress")
     params = drop_none(
         {
             "tag": tag,
@@ -154,16 +127,16 @@ async def run_dial(
             "max_price_per_minute": max_price_per_minute,
         }
     )
-    dial = PendingDial(connection, tag)
-    connection._router.dials[tag] = dial
+    dial = PendingDial(registry, tag)
+    registry.add_dial(tag, dial)
     try:
         with trio.fail_after(dial_timeout):
             try:
-                await connection.execute("calling.dial", params)
+                await registry.execute("calling.dial", params)
             except RelayError as exc:
                 if isinstance(exc, (ConnectionLostError, trio.TooSlowError)):
                     raise  # the dial may have started: abandon it below
-                connection._router.dials.pop(tag, None)
+                registry.remove_dial(tag)
                 raise DialError(exc.code, f"dial rejected: {exc.message}") from exc
             await dial.done.wait()
     except BaseException:

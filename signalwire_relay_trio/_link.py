@@ -1,12 +1,14 @@
-"""The socket's lifetime: connect, authenticate, read, keep alive, reconnect.
+"""The link: one socket after another, and the requests sent over them.
 
-Functions over a :class:`RelayConnection`, kept apart so that the
-connection module holds the request and dispatch logic and this one the
-supervision of one socket after another. One supervisor task owns every
-socket (:func:`supervise`): it opens
-it, runs the reader and writer in a per-socket nursery, and after a loss
-fails the in-flight requests, backs off with jitter and reconnects, resuming
-the session.
+:class:`Link` owns the RELAY session (sans I/O), the current WebSocket, its
+reader, writer and keepalive tasks, the readiness of the session and the
+table of requests in flight. One supervisor task (:meth:`Link.run`) opens a
+socket, authenticates, serves it until it is lost, fails the requests that
+were in flight, backs off with jitter and reconnects, resuming the session.
+
+What arrives is handed, frame by frame, to the ``on_frame`` callback given
+to :meth:`Link.run`; connection states go to ``on_state``. Nothing else
+writes the link's state.
 """
 
 from __future__ import annotations
@@ -15,31 +17,34 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import trio
 
+from ._config import RelaySettings
 from ._errors import (
     AuthenticationError,
     ConnectionLostError,
     RelayConnectionError,
+    RelayError,
     RemoteProtocolError,
 )
 from ._groups import leaves, pick_error
-from ._state import ConnectionState, PendingRequest
+from ._protocol import RelaySession, Reply
+from ._requests import RequestTable, timeout_error
+from ._state import ConnectionState
 from ._tls import open_tls_over_tcp
 from ._transport import ClientWebSocket, TransportClosed
-
-if TYPE_CHECKING:
-    from ._connection import RelayConnection
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["supervise"]
+__all__ = ["Link", "StreamFactory"]
 
 logger = logging.getLogger("signalwire_relay_trio")
+
+StreamFactory = Callable[[], Awaitable[trio.abc.Stream]]
 
 CONNECT_TIMEOUT = 10.0
 # How long the server may take to close the socket after signalwire.disconnect.
@@ -52,170 +57,323 @@ _RESUME_REFUSED = frozenset({-32003, -32602, -32002})
 _TRANSIENT_CONNECT_ERRORS = frozenset({-32603})
 
 
-async def read_loop(conn: RelayConnection, ws: ClientWebSocket) -> None:
-    handle = conn._handle_frame
-    while True:
-        batch = await ws.receive_batch()
-        conn._last_received = trio.current_time()
-        for text in batch:
-            handle(ws, text)
+class Link:
+    """The session's socket (replaced after each loss) and its requests."""
 
+    def __init__(
+        self,
+        settings: RelaySettings,
+        on_state: Callable[[ConnectionState], None],
+        stream_factory: StreamFactory | None = None,
+    ) -> None:
+        self.session = RelaySession(settings.credentials, settings.contexts)
+        self._settings = settings
+        self._on_state = on_state
+        self._stream_factory = stream_factory
+        self._requests = RequestTable(settings.request_timeout)
+        self._ws: ClientWebSocket | None = None
+        self._ready = trio.Event()
+        self._closed = False
+        self._queued = 0  # requests waiting for a reconnect
+        self._last_received = 0.0
+        self._socket_scope: trio.CancelScope | None = None
+        self._supervisor_scope = trio.CancelScope()
 
-async def keepalive(conn: RelayConnection, interval: float) -> None:
-    """Probe a silent socket with a ping; no answer in time means it is half-open."""
-    timeout = conn._settings.keepalive_timeout
-    while True:
-        quiet_until = conn._last_received + interval
-        now = trio.current_time()
-        if now < quiet_until:
-            await trio.sleep(quiet_until - now)
-            continue
-        try:
-            deadline = trio.current_time() + timeout
-            await conn._request("signalwire.ping", {"timestamp": time.time()}, deadline)
-        except trio.TooSlowError:
-            raise TransportClosed(
-                f"no reply to a ping within {timeout:g} s; the socket is half-open"
-            ) from None
+    @property
+    def is_ready(self) -> bool:
+        """True while a socket is authenticated and the link is not closed."""
+        return not self._closed and self._ready.is_set()
 
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
 
-async def open_stream(conn: RelayConnection) -> trio.abc.Stream:
-    settings = conn._settings
-    if conn._stream_factory is not None:
-        return await conn._stream_factory()
-    if settings.secure:
-        assert settings.ssl_context is not None
-        return await open_tls_over_tcp(settings.hostname, settings.port, settings.ssl_context)
-    return await trio.open_tcp_stream(settings.hostname, settings.port)
+    @property
+    def request_timeout(self) -> float:
+        return self._settings.request_timeout
 
+    @property
+    def pending_requests(self) -> int:
+        return len(self._requests)
 
-async def run_link(conn: RelayConnection, on_ready: Callable[[], None]) -> None:
-    """Open one socket, authenticate, and serve it until it is lost."""
-    with trio.fail_after(CONNECT_TIMEOUT):
-        stream = await open_stream(conn)
-    ws = ClientWebSocket(stream)
-    try:
-        with trio.fail_after(CONNECT_TIMEOUT):
-            await ws.handshake(conn._settings.host, conn._settings.target)
-        async with trio.open_nursery() as link:
-            conn._link_scope = link.cancel_scope
-            link.start_soon(ws.run_writer)
-            link.start_soon(read_loop, conn, ws)
-            conn._ws = ws
-            conn._last_received = trio.current_time()
-            with trio.fail_after(CONNECT_TIMEOUT):
-                await authenticate(conn, ws)
-            conn._ready.set()
-            conn._set_state(ConnectionState.CONNECTED)
-            on_ready()
-            if conn._settings.keepalive_interval is not None:
-                link.start_soon(keepalive, conn, conn._settings.keepalive_interval)
-    finally:
-        conn._link_scope = None
-        conn._ws = None
-        link_lost(conn)
-        await ws.aclose()
+    @property
+    def websocket(self) -> ClientWebSocket | None:
+        """The current socket, if one is up (for diagnostics and tests)."""
+        return self._ws
 
+    # -- requests -------------------------------------------------------------
 
-async def authenticate(conn: RelayConnection, ws: ClientWebSocket) -> None:
-    request_id, frame = conn._session.start_connect()
-    waiter = conn._requests[request_id] = PendingRequest()
-    try:
-        ws.send(frame)
-        await waiter.wait()
-    finally:
-        conn._requests.pop(request_id, None)
-        conn._session.forget(request_id)
-    if waiter.error is not None:
-        raise waiter.error
-    assert waiter.reply is not None
-    was_resuming = conn._session.resuming
-    conn._session.handle_connect_reply(waiter.reply)
-    if was_resuming and not conn._session.session_restored:
-        logger.warning("the server did not restore the session; continuing as a new one")
+    async def execute(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send a request and return its result, within ``request_timeout``.
 
+        Raises :class:`RelayError` for a non-2xx code or a JSON-RPC error.
+        """
+        deadline = trio.current_time() + self._settings.request_timeout
+        reply = await self.request(method, params, deadline)
+        return reply.unwrap()
 
-def link_lost(conn: RelayConnection) -> None:
-    if conn._ready.is_set():
-        conn._ready = trio.Event()
-    lost = ConnectionLostError(None, "the connection dropped; the request's outcome is unknown")
-    for request_id in conn._session.connection_lost():
-        waiter = conn._requests.get(request_id)
-        if waiter is not None and not waiter.is_set:
-            waiter.error = lost
-            waiter.set()
+    async def request(self, method: str, params: Mapping[str, Any], deadline: float) -> Reply:
+        """Send one request and wait for its reply (or an error) until ``deadline``.
 
-
-async def supervise(conn: RelayConnection, task_status: trio.TaskStatus[None]) -> None:
-    """Keep a socket up: connect, and after a loss reconnect with backoff.
-
-    The first connection's failure is raised from ``nursery.start``;
-    later failures reconnect while ``reconnect`` is on. A rejected
-    authentication is final, except a refused resume, which is retried
-    once as a fresh session.
-    """
-    with conn._supervisor_scope:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(conn.expire_requests)
-            await keep_connected(conn, task_status)
-            nursery.cancel_scope.cancel()
-
-
-async def keep_connected(conn: RelayConnection, task_status: trio.TaskStatus[None]) -> None:
-    connected_once = False
-    failures = 0
-    refused_resume = False
-    while True:
-        reached_ready = False
-
-        def on_ready() -> None:
-            nonlocal reached_ready, connected_once
-            reached_ready = True
-            if not connected_once:
-                connected_once = True
-                task_status.started()
-
-        try:
-            try:
-                await run_link(conn, on_ready)
-            except BaseExceptionGroup as group:
-                # A refusal and the close that follows it can end one read together:
-                # the refusal is what happened, so it wins.
-                refusals = [e for e in leaves(group) if isinstance(e, AuthenticationError)]
-                raise (refusals[0] if refusals else pick_error(group)) from None
-            error: BaseException = TransportClosed("the link ended")
-        except AuthenticationError as exc:
-            if not connected_once:
-                raise
-            if conn._session.resuming and exc.code in _RESUME_REFUSED and not refused_resume:
-                logger.warning("the server refused to resume the session; connecting fresh")
-                conn._session.forget_resume_state()
-                refused_resume = True
+        Waits for the session to be ready if it is reconnecting; a request
+        that could not be sent on a socket that just closed is sent again
+        once reconnected.
+        """
+        while True:
+            if self._closed:
+                raise RelayConnectionError(None, "the connection is closed")
+            ws = self._ws
+            if ws is None or not self._ready.is_set():
+                await self._wait_until_ready(method, deadline)
                 continue
-            if exc.code not in _TRANSIENT_CONNECT_ERRORS:
-                raise
-            error = exc
-        except (
-            OSError,
-            TransportClosed,
-            trio.TooSlowError,
-            trio.BrokenResourceError,  # a failed TLS handshake
-            RemoteProtocolError,
-        ) as exc:
-            error = exc
-        if not connected_once:
-            raise RelayConnectionError(None, f"could not connect: {_describe(error)}") from error
-        refused_resume = False
-        if conn._closed:
+            if len(self._requests) >= self._settings.max_pending_requests:
+                raise RelayError(None, f"{method}: too many requests in flight")
+            request_id, frame = self.session.request(method, params)
+            waiter = self._requests.add(request_id, method, deadline)
+            try:
+                try:
+                    ws.send(frame)
+                except TransportClosed:
+                    continue  # never sent, so safe to send again once reconnected
+                await waiter.park()
+            finally:
+                self._requests.remove(request_id)
+                self.session.forget(request_id)
+            if waiter.error is not None:
+                raise waiter.error
+            assert waiter.reply is not None
+            return waiter.reply
+
+    async def _wait_until_ready(self, method: str, deadline: float) -> None:
+        """Wait for the session to come back; bounded, so a long outage cannot pile up."""
+        if self._queued >= self._settings.max_queued_requests:
+            raise RelayError(None, f"{method}: too many requests waiting for a reconnect")
+        self._queued += 1
+        try:
+            with trio.move_on_at(deadline):
+                await self._ready.wait()
+                return
+            raise timeout_error(method, self._settings.request_timeout)
+        finally:
+            self._queued -= 1
+
+    def send_nowait(self, method: str, params: Mapping[str, Any]) -> None:
+        """Send a request whose reply nobody awaits; logged, not raised, when impossible."""
+        ws = self._ws
+        if ws is None or not self.is_ready:
+            log = logger.debug if self._closed else logger.warning
+            log("not connected: could not send %s", method)
             return
-        if not conn._settings.reconnect:
-            raise RelayConnectionError(None, f"connection lost: {_describe(error)}") from error
-        conn._set_state(ConnectionState.RECONNECTING)
-        failures = 0 if reached_ready else failures + 1
-        delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** min(failures, 10))
-        delay *= random.uniform(0.5, 1.0)
-        logger.info("connection lost (%s); reconnecting in %.1f s", _describe(error), delay)
-        await trio.sleep(delay)
+        request_id, frame = self.session.request(method, params)
+        self.session.forget(request_id)
+        try:
+            ws.send(frame)
+        except TransportClosed:
+            logger.warning("connection lost: could not send %s", method)
+
+    # -- what the reader uses ---------------------------------------------------
+
+    def settle(self, reply: Reply) -> None:
+        """Hand a reply to the request waiting for it."""
+        self._requests.settle(reply)
+
+    def send_frame(self, frame: str) -> None:
+        """Queue a frame (an ack or a reply) on the current socket.
+
+        Raises :class:`TransportClosed` when there is none; the reader's
+        next read reports the loss.
+        """
+        ws = self._ws
+        if ws is None:
+            raise TransportClosed("no socket")
+        ws.send(frame)
+
+    def server_disconnect(self, restart: bool) -> None:
+        """The server will close the socket: hold new requests and reconnect after it."""
+        logger.info("server asked us to reconnect (restart=%s)", restart)
+        if restart:
+            self.session.forget_resume_state()
+        if self._ready.is_set():
+            self._ready = trio.Event()
+        scope = self._socket_scope
+        if scope is not None:  # in case the server never closes the socket
+            scope.deadline = min(scope.deadline, trio.current_time() + DISCONNECT_GRACE)
+
+    # -- lifetime ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the link for good: the supervisor stops and the socket closes."""
+        self._closed = True
+        self._supervisor_scope.cancel()
+        self.session.close()
+
+    async def run(
+        self,
+        on_frame: Callable[[str], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Keep a socket up, handing every frame read to ``on_frame``, until closed.
+
+        Connects, and after a loss reconnects with backoff. The first
+        connection's failure is raised from ``nursery.start``; later
+        failures reconnect while ``reconnect`` is on. A rejected
+        authentication is final, except a refused resume, which is retried
+        once as a fresh session.
+        """
+        with self._supervisor_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._requests.run_timer)
+                await self._keep_connected(on_frame, task_status)
+                nursery.cancel_scope.cancel()
+
+    async def _keep_connected(
+        self, on_frame: Callable[[str], None], task_status: trio.TaskStatus[None]
+    ) -> None:
+        connected_once = False
+        failures = 0
+        refused_resume = False
+        while True:
+            reached_ready = False
+
+            def on_ready() -> None:
+                nonlocal reached_ready, connected_once
+                reached_ready = True
+                if not connected_once:
+                    connected_once = True
+                    task_status.started()
+
+            try:
+                try:
+                    await self._serve_one_socket(on_frame, on_ready)
+                except BaseExceptionGroup as group:
+                    # A refusal and the close that follows it can end one read together:
+                    # the refusal is what happened, so it wins.
+                    refusals = [e for e in leaves(group) if isinstance(e, AuthenticationError)]
+                    raise (refusals[0] if refusals else pick_error(group)) from None
+                error: BaseException = TransportClosed("the link ended")
+            except AuthenticationError as exc:
+                if not connected_once:
+                    raise
+                if self.session.resuming and exc.code in _RESUME_REFUSED and not refused_resume:
+                    logger.warning("the server refused to resume the session; connecting fresh")
+                    self.session.forget_resume_state()
+                    refused_resume = True
+                    continue
+                if exc.code not in _TRANSIENT_CONNECT_ERRORS:
+                    raise
+                error = exc
+            except (
+                OSError,
+                TransportClosed,
+                trio.TooSlowError,
+                trio.BrokenResourceError,  # a failed TLS handshake
+                RemoteProtocolError,
+            ) as exc:
+                error = exc
+            if not connected_once:
+                raise RelayConnectionError(
+                    None, f"could not connect: {_describe(error)}"
+                ) from error
+            refused_resume = False
+            if self._closed:
+                return
+            if not self._settings.reconnect:
+                raise RelayConnectionError(None, f"connection lost: {_describe(error)}") from error
+            self._on_state(ConnectionState.RECONNECTING)
+            failures = 0 if reached_ready else failures + 1
+            delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** min(failures, 10))
+            delay *= random.uniform(0.5, 1.0)
+            logger.info("connection lost (%s); reconnecting in %.1f s", _describe(error), delay)
+            await trio.sleep(delay)
+
+    async def _open_stream(self) -> trio.abc.Stream:
+        settings = self._settings
+        if self._stream_factory is not None:
+            return await self._stream_factory()
+        if settings.secure:
+            assert settings.ssl_context is not None
+            return await open_tls_over_tcp(settings.hostname, settings.port, settings.ssl_context)
+        return await trio.open_tcp_stream(settings.hostname, settings.port)
+
+    async def _serve_one_socket(
+        self, on_frame: Callable[[str], None], on_ready: Callable[[], None]
+    ) -> None:
+        """Open one socket, authenticate, and serve it until it is lost."""
+        with trio.fail_after(CONNECT_TIMEOUT):
+            stream = await self._open_stream()
+        ws = ClientWebSocket(stream)
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT):
+                await ws.handshake(self._settings.host, self._settings.target)
+            async with trio.open_nursery() as nursery:
+                self._socket_scope = nursery.cancel_scope
+                nursery.start_soon(ws.run_writer)
+                nursery.start_soon(self._read, ws, on_frame)
+                self._ws = ws
+                self._last_received = trio.current_time()
+                with trio.fail_after(CONNECT_TIMEOUT):
+                    await self._authenticate(ws)
+                self._ready.set()
+                self._on_state(ConnectionState.CONNECTED)
+                on_ready()
+                if self._settings.keepalive_interval is not None:
+                    nursery.start_soon(self._keepalive, self._settings.keepalive_interval)
+        finally:
+            self._socket_scope = None
+            self._ws = None
+            self._socket_lost()
+            await ws.aclose()
+
+    async def _read(self, ws: ClientWebSocket, on_frame: Callable[[str], None]) -> None:
+        while True:
+            batch = await ws.receive_batch()
+            self._last_received = trio.current_time()
+            for text in batch:
+                on_frame(text)
+
+    async def _keepalive(self, interval: float) -> None:
+        """Probe a silent socket with a ping; no answer in time means it is half-open."""
+        timeout = self._settings.keepalive_timeout
+        while True:
+            quiet_until = self._last_received + interval
+            now = trio.current_time()
+            if now < quiet_until:
+                await trio.sleep(quiet_until - now)
+                continue
+            try:
+                deadline = trio.current_time() + timeout
+                await self.request("signalwire.ping", {"timestamp": time.time()}, deadline)
+            except trio.TooSlowError:
+                raise TransportClosed(
+                    f"no reply to a ping within {timeout:g} s; the socket is half-open"
+                ) from None
+
+    async def _authenticate(self, ws: ClientWebSocket) -> None:
+        request_id, frame = self.session.start_connect()
+        waiter = self._requests.add(request_id, "signalwire.connect", float("inf"))
+        try:
+            ws.send(frame)
+            await waiter.wait()
+        finally:
+            self._requests.remove(request_id)
+            self.session.forget(request_id)
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.reply is not None
+        was_resuming = self.session.resuming
+        self.session.handle_connect_reply(waiter.reply)
+        if was_resuming and not self.session.session_restored:
+            logger.warning("the server did not restore the session; continuing as a new one")
+
+    def _socket_lost(self) -> None:
+        if self._ready.is_set():
+            self._ready = trio.Event()
+        self._requests.fail(self.session.connection_lost(), _lost_error)
+
+
+def _lost_error() -> ConnectionLostError:
+    return ConnectionLostError(None, "the connection dropped; the request's outcome is unknown")
 
 
 def _describe(error: BaseException) -> str:

@@ -14,7 +14,7 @@ from ._events import (
 )
 from ._state import wait_within
 
-__all__ = ["Message"]
+__all__ = ["Message", "message_from_event"]
 
 _TERMINAL = frozenset({MessageState.DELIVERED, MessageState.UNDELIVERED, MessageState.FAILED})
 
@@ -50,12 +50,6 @@ class Message:
         self.reason = reason
         self.result: MessageStateEvent | None = None
         self._done = trio.Event()
-
-    @classmethod
-    def _from_event(cls, event: MessageReceiveEvent | MessageStateEvent) -> Message:
-        message = cls(message_id=event.message_id or "")
-        message._apply(event)
-        return message
 
     def __repr__(self) -> str:
         return f"<Message {self.message_id} {self.direction or ''} state={self.state.value}>"
@@ -99,3 +93,20 @@ class Message:
         await wait_within(timeout, self._done.wait)
         assert self.result is not None
         return self.result
+
+
+def message_from_event(event: MessageReceiveEvent | MessageStateEvent) -> Message:
+    """The :class:`Message` an inbound ``messaging.receive`` event describes."""
+    return Message(
+        message_id=event.message_id or "",
+        context=event.context,
+        direction=event.direction,
+        from_number=event.from_number,
+        to_number=event.to_number,
+        body=event.body,
+        media=list(event.media or ()),
+        tags=list(event.tags or ()),
+        segments=event.segments,
+        state=event.message_state or MessageState.QUEUED,
+        reason=event.reason or None,
+    )

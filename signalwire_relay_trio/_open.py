@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ._config import resolve_settings
-from ._connection import RelayConnection, StreamFactory
+from ._config import DEFAULTS, resolve_settings
+from ._connection import RelayConnection
 from ._groups import pick_error
-from ._link import supervise
+from ._link import StreamFactory
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -30,14 +30,14 @@ async def open_relay(
     contexts: Iterable[str] = (),
     url: str | None = None,
     ssl_context: ssl.SSLContext | None = None,
-    reconnect: bool = True,
-    request_timeout: float = 10.0,
-    max_active_calls: int = 1000,
+    reconnect: bool = DEFAULTS.reconnect,
+    request_timeout: float = DEFAULTS.request_timeout,
+    max_active_calls: int = DEFAULTS.max_active_calls,
     stream_factory: StreamFactory | None = None,
-    keepalive_interval: float | None = 20.0,
-    keepalive_timeout: float = 10.0,
-    max_pending_requests: int = 10_000,
-    max_queued_requests: int = 500,
+    keepalive_interval: float | None = DEFAULTS.keepalive_interval,
+    keepalive_timeout: float = DEFAULTS.keepalive_timeout,
+    max_pending_requests: int = DEFAULTS.max_pending_requests,
+    max_queued_requests: int = DEFAULTS.max_queued_requests,
 ) -> AsyncIterator[RelayConnection]:
     """Connect to RELAY, authenticate and subscribe ``contexts``; close on exit.
 
@@ -82,14 +82,15 @@ async def open_relay(
     try:
         async with trio.open_nursery() as nursery:
             connection = RelayConnection(settings, nursery, stream_factory)
-            await nursery.start(supervise, connection)
+            await nursery.start(connection.run)
             try:
                 yield connection
             except BaseException as exc:
                 body_error = exc
                 raise
             finally:
-                connection._close()
+                connection.close()
+                nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         error = pick_error(group, body_error)
         if error is group:

@@ -623,18 +623,28 @@ async def test_open_tls_over_tcp_closes_the_socket_on_failure(
 
 
 async def test_open_relay_speaks_wss_through_tls_stream(
-    server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    server_context: ssl.SSLContext,
+    client_context: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from signalwire_relay_trio import CallState, open_relay
+    from signalwire_relay_trio import CallState, _link, open_relay
     from signalwire_relay_trio.testing import open_fake_relay
 
+    opened: list[trio.abc.Stream] = []
+
+    async def recording_open(*args: Any) -> TLSStream:
+        stream = await open_tls_over_tcp(*args)
+        opened.append(stream)
+        return stream
+
+    monkeypatch.setattr(_link, "open_tls_over_tcp", recording_open)
     with trio.fail_after(10):
         async with open_fake_relay(ssl_context=server_context) as fake:
             assert fake.url.startswith("wss://")
             kwargs = fake.connect_kwargs(memory=False, ssl_context=client_context)
             async with open_relay(**kwargs) as relay, relay.inbound_calls() as calls:
-                assert relay._ws is not None
-                assert isinstance(relay._ws._stream, TLSStream)
+                assert len(opened) == 1
+                assert isinstance(opened[0], TLSStream)
                 fake_call = await fake.inbound_call()
                 call = await calls.receive()
                 await call.answer()

@@ -1,20 +1,17 @@
-"""The reference's call commands, as a mixin of :class:`~signalwire_relay_trio.Call`.
+"""The reference's long-running call commands: each starts an action.
 
-Names and parameters follow the Python RELAY reference's Call page. Methods
-that start a long-running operation return an :class:`ActionStart`: ``await``
-it, or ``async with`` it to stop the operation when the block exits. Typed
-builders and the reference's dicts are both accepted and coerced here, once.
+Names and parameters follow the Python RELAY reference's Call page. Each
+method returns an :class:`ActionStart`: ``await`` it, or ``async with`` it to
+stop the operation when the block exits. Typed builders and the reference's
+dicts are both accepted and coerced here, once.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._actions import (
-    A,
-    ActionStart,
+from ._action_kinds import (
     AIAction,
     CollectAction,
     DetectAction,
@@ -26,9 +23,9 @@ from ._actions import (
     StreamAction,
     TapAction,
     TranscribeAction,
-    start_action,
 )
-from ._events import SendDigitsEvent
+from ._actions import ActionStart
+from ._call_base import CallBase
 from ._models import (
     Audio,
     DetectConfig,
@@ -44,56 +41,25 @@ from ._models import (
     collect_config_to_wire,
     collect_to_wire,
     detect_to_wire,
-    devices_to_wire,
     drop_none,
     media_to_wire,
     pay_parameters_to_wire,
     pay_prompts_to_wire,
     record_audio_to_wire,
-    refer_device_to_wire,
     tap_device_to_wire,
     tap_to_wire,
 )
 
-if TYPE_CHECKING:
-    from ._call import Call
-
-__all__ = ["CallCommands"]
+__all__ = ["Media", "MediaCommands", "wire_string"]
 
 Media = Any  # a media item or a list of them: builders or the reference's dicts
 CollectSettings = Digits | Speech | Mapping[str, Any]
 
 
-class CallCommands:
-    """Every command of the reference's Call page. Mixed into ``Call``."""
+class MediaCommands(CallBase):
+    """The commands of the reference's Call page that start an operation."""
 
     __slots__ = ()
-
-    def _start(
-        self,
-        action_class: type[A],
-        method: str,
-        params: Mapping[str, Any],
-        control_id: str | None = None,
-        method_prefix: str | None = None,
-    ) -> ActionStart[A]:
-        call: Call = self  # type: ignore[assignment]
-        return ActionStart(
-            lambda: start_action(
-                call,
-                action_class,
-                method,
-                params,
-                control_id=control_id,
-                method_prefix=method_prefix,
-            )
-        )
-
-    async def _command(
-        self, method: str, params: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        call: Call = self  # type: ignore[assignment]
-        return await call._execute(method, drop_none(params) if params else None)
 
     # -- playback ---------------------------------------------------------------
 
@@ -369,7 +335,7 @@ class CallCommands:
                 "input": input_method,
                 "status_url": status_url,
                 "payment_method": payment_method,
-                **{key: _wire_string(value) for key, value in scalars.items()},
+                **{key: wire_string(value) for key, value in scalars.items()},
                 "token_type": token_type,
                 "currency": currency,
                 "language": language,
@@ -426,240 +392,8 @@ class CallCommands:
         )
         return self._start(AIAction, "calling.ai", params, control_id)
 
-    # -- one-shot commands ------------------------------------------------------------------
 
-    async def send_digits(self, digits: str, *, control_id: str | None = None) -> SendDigitsEvent:
-        """Send DTMF; returns the terminal ``SendDigitsEvent`` once they were sent."""
-        call: Call = self  # type: ignore[assignment]
-        if not isinstance(digits, str) or not digits:
-            raise ValueError("send_digits needs a non-empty string of digits")
-        control_id = control_id or str(uuid.uuid4())
-        waiter = call._expect(
-            "calling.call.send_digits",
-            lambda e: e.control_id == control_id and e.params.get("state") == "finished",
-        )
-        try:
-            await call._execute("calling.send_digits", {"control_id": control_id, "digits": digits})
-            event = await waiter.result()
-        finally:
-            call._drop_waiter(waiter)
-        assert isinstance(event, SendDigitsEvent)
-        return event
-
-    async def transfer(self, dest: str) -> dict[str, Any]:
-        """Hand the call to a RELAY context or a SWML URL; it leaves this client."""
-        call: Call = self  # type: ignore[assignment]
-        result = await call._execute("calling.transfer", {"dest": dest})
-        call._finish_transferred()
-        return result
-
-    async def connect(
-        self,
-        devices: Any,
-        *,
-        ringback: Media | None = None,
-        tag: str | None = None,
-        max_duration: int | None = None,
-        max_price_per_minute: float | None = None,
-        status_url: str | None = None,
-    ) -> dict[str, Any]:
-        """Bridge the call to new leg(s) (``calling.connect``); returns the ack.
-
-        Follow the bridge with ``wait_for("calling.call.connect", ...)``.
-        """
-        params = {
-            "devices": devices_to_wire(devices),
-            "ringback": media_to_wire(ringback) if ringback is not None else None,
-            "tag": tag or str(uuid.uuid4()),
-            "max_duration": max_duration,
-            "max_price_per_minute": max_price_per_minute,
-            "status_url": status_url,
-        }
-        return await self._command("calling.connect", params)
-
-    async def disconnect(self) -> dict[str, Any]:
-        return await self._command("calling.disconnect")
-
-    async def hold(self) -> dict[str, Any]:
-        return await self._command("calling.hold")
-
-    async def unhold(self) -> dict[str, Any]:
-        return await self._command("calling.unhold")
-
-    async def denoise(self) -> dict[str, Any]:
-        return await self._command("calling.denoise")
-
-    async def denoise_stop(self) -> dict[str, Any]:
-        return await self._command("calling.denoise.stop")
-
-    async def echo(
-        self, *, timeout: float | None = None, status_url: str | None = None
-    ) -> dict[str, Any]:
-        params = {"timeout": timeout, "status_url": status_url}
-        return await self._command("calling.echo", params)
-
-    async def bind_digit(
-        self,
-        digits: str,
-        bind_method: str,
-        *,
-        bind_params: Mapping[str, Any] | None = None,
-        realm: str | None = None,
-        max_triggers: int | None = None,
-    ) -> dict[str, Any]:
-        params = {
-            "digits": digits,
-            "bind_method": bind_method,
-            "params": dict(bind_params) if bind_params else None,
-            "realm": realm,
-            "max_triggers": max_triggers,
-        }
-        return await self._command("calling.bind_digit", params)
-
-    async def clear_digit_bindings(self, *, realm: str | None = None) -> dict[str, Any]:
-        params = {"realm": realm}
-        return await self._command("calling.clear_digit_bindings", params)
-
-    async def user_event(self, event: Any = None, **extra: Any) -> dict[str, Any]:
-        params = {"event": event, **extra}
-        return await self._command("calling.user_event", params)
-
-    async def refer(self, device: Any, *, status_url: str | None = None) -> dict[str, Any]:
-        """SIP REFER the call to another SIP URI (SIP calls only)."""
-        params = {"device": refer_device_to_wire(device), "status_url": status_url}
-        return await self._command("calling.refer", params)
-
-    async def live_transcribe(self, action: Any) -> dict[str, Any]:
-        return await self._command("calling.live_transcribe", {"action": action})
-
-    async def live_translate(self, action: Any, *, status_url: str | None = None) -> dict[str, Any]:
-        params = {"action": action, "status_url": status_url}
-        return await self._command("calling.live_translate", params)
-
-    async def join_conference(self, name: str, **options: Any) -> dict[str, Any]:
-        """Join (or create) the named conference; options as in the reference."""
-        if "stream_obj" in options:
-            options["stream"] = options.pop("stream_obj")
-        params = {"name": name, **options}
-        return await self._command("calling.join_conference", params)
-
-    async def leave_conference(self, conference_id: str) -> dict[str, Any]:
-        params = {"conference_id": conference_id}
-        return await self._command("calling.leave_conference", params)
-
-    async def join_room(self, name: str, *, status_url: str | None = None) -> dict[str, Any]:
-        params = {"name": name, "status_url": status_url}
-        return await self._command("calling.join_room", params)
-
-    async def leave_room(self, **extra: Any) -> dict[str, Any]:
-        return await self._command("calling.leave_room", extra)
-
-    async def queue_enter(
-        self,
-        queue_name: str,
-        *,
-        control_id: str | None = None,
-        status_url: str | None = None,
-        wait_url: str | None = None,
-    ) -> dict[str, Any]:
-        """Put the call in the named queue (``calling.queue.enter``).
-
-        Follow it with ``calling.call.queue`` events (``enqueue``, then
-        ``dequeue`` or ``leave``).
-        """
-        call: Call = self  # type: ignore[assignment]
-        control_id = control_id or str(uuid.uuid4())
-        params = {
-            "queue_name": queue_name,
-            "control_id": control_id,
-            "status_url": status_url,
-            "wait_url": wait_url,
-        }
-        result = await self._command("calling.queue.enter", params)
-        if call._queue_controls is None:
-            call._queue_controls = {}
-        call._queue_controls[queue_name] = control_id
-        return result
-
-    async def queue_leave(
-        self,
-        queue_name: str,
-        *,
-        control_id: str | None = None,
-        queue_id: str | None = None,
-        status_url: str | None = None,
-    ) -> dict[str, Any]:
-        """Take the call out of the named queue (``calling.queue.leave``).
-
-        Without ``control_id`` the leave carries the control_id of this
-        call's ``queue_enter`` for that queue, which names the entry.
-        """
-        call: Call = self  # type: ignore[assignment]
-        queued = call._queue_controls or {}
-        control_id = control_id or queued.get(queue_name) or str(uuid.uuid4())
-        params = {
-            "queue_name": queue_name,
-            "control_id": control_id,
-            "queue_id": queue_id,
-            "status_url": status_url,
-        }
-        result = await self._command("calling.queue.leave", params)
-        if queued.get(queue_name) == control_id:
-            del queued[queue_name]
-        return result
-
-    async def amazon_bedrock(
-        self,
-        *,
-        prompt: Any = None,
-        SWAIG: Mapping[str, Any] | None = None,
-        ai_params: Mapping[str, Any] | None = None,
-        global_data: Mapping[str, Any] | None = None,
-        post_prompt: Mapping[str, Any] | None = None,
-        post_prompt_url: str | None = None,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        params = {
-            "prompt": prompt,
-            "SWAIG": SWAIG,
-            "params": ai_params,
-            "global_data": global_data,
-            "post_prompt": post_prompt,
-            "post_prompt_url": post_prompt_url,
-            **extra,
-        }
-        return await self._command("calling.amazon_bedrock", params)
-
-    async def ai_message(
-        self,
-        *,
-        message_text: str | None = None,
-        role: str | None = None,
-        reset: Mapping[str, Any] | None = None,
-        global_data: Mapping[str, Any] | None = None,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        params = {
-            "message_text": message_text,
-            "role": role,
-            "reset": reset,
-            "global_data": global_data,
-            **extra,
-        }
-        return await self._command("calling.ai_message", params)
-
-    async def ai_hold(
-        self, *, timeout: int | str | None = None, prompt: str | None = None, **extra: Any
-    ) -> dict[str, Any]:
-        params = {"timeout": _wire_string(timeout), "prompt": prompt, **extra}
-        return await self._command("calling.ai_hold", params)
-
-    async def ai_unhold(self, *, prompt: str | None = None, **extra: Any) -> dict[str, Any]:
-        params = {"prompt": prompt, **extra}
-        return await self._command("calling.ai_unhold", params)
-
-
-def _wire_string(value: object) -> str | None:
+def wire_string(value: object) -> str | None:
     """RELAY's pay/AI schemas type scalars as strings: ``True`` → ``"true"``, 3 → ``"3"``."""
     if value is None:
         return None

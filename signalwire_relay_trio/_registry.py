@@ -1,0 +1,185 @@
+"""What a connection follows: calls, their control ids, pending dials, sent messages.
+
+:class:`CallRegistry` owns those maps (through the sans-I/O
+:class:`~._routing.EventRouter`, which decides where an event goes) and keeps
+them consistent: a call is forgotten once, a control id is dropped only by
+the call it points to. It is also the :class:`~._hosts.CallHost` every call
+and action talks to, so none of them sees the connection itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import trio
+
+from ._call import Call
+from ._call_base import same_string, shared_device, shared_string
+from ._constants import CallState
+from ._events import MessageStateEvent, RelayEvent
+from ._link import Link
+from ._message import Message
+from ._routing import EventRouter, Route
+
+__all__ = ["CallRegistry", "DialTarget"]
+
+logger = logging.getLogger("signalwire_relay_trio")
+
+EARLY_MESSAGE_EVENTS = 256
+
+
+class DialTarget(Protocol):
+    """A dial in flight, as the reader sees it: it takes its legs' events."""
+
+    def deliver(self, event: RelayEvent) -> None: ...
+
+
+class CallRegistry:
+    """The live calls, control ids, dials and messages of one connection."""
+
+    def __init__(self, link: Link, nursery: trio.Nursery) -> None:
+        self._link = link
+        self._nursery = nursery
+        self._router: EventRouter[Call, DialTarget, Message] = EventRouter()
+        # messaging.state events that beat messaging.send's reply, by message id
+        self._early_message_events: dict[str, list[MessageStateEvent]] = {}
+        self._calls_gone: trio.Event | None = None
+
+    # -- the CallHost interface ---------------------------------------------------
+
+    @property
+    def request_timeout(self) -> float:
+        return self._link.request_timeout
+
+    async def execute(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._link.execute(method, params)
+
+    def send_nowait(self, method: str, params: Mapping[str, Any]) -> None:
+        self._link.send_nowait(method, params)
+
+    def forget_call(self, call: Any) -> None:
+        calls = self._router.calls
+        call_id = call.call_id
+        if calls.get(call_id) is call:
+            del calls[call_id]
+            if not calls and self._calls_gone is not None:
+                self._calls_gone.set()
+
+    def register_control(self, control_id: str, call: Any) -> None:
+        self._router.controls[control_id] = call
+
+    def forget_control(self, control_id: str, call: Any) -> None:
+        controls = self._router.controls
+        if controls.get(control_id) is call:
+            del controls[control_id]
+
+    def spawn(
+        self, nursery: trio.Nursery | None, run: Callable[[], Awaitable[None]], name: str
+    ) -> None:
+        try:
+            (nursery or self._nursery).start_soon(run, name=name)
+        except RuntimeError:  # the call's task group has closed
+            self._nursery.start_soon(run, name=name)
+
+    # -- calls ------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        return list(self._router.calls.values())
+
+    @property
+    def call_count(self) -> int:
+        return len(self._router.calls)
+
+    def find_call(self, call_id: str) -> Call | None:
+        return self._router.calls.get(call_id)
+
+    def make_call(self, event: RelayEvent) -> Call:
+        """A new call from its first event (``receive`` or a dial leg's state), registered."""
+        params = event.params
+        state = CallState(params.get("call_state") or "created")
+        call = Call(
+            self,
+            call_id=event.call_id or "",
+            node_id=shared_string(event.node_id) or "",
+            project_id=shared_string(event.project_id),
+            context=shared_string(event.context),
+            tag=params.get("tag"),
+            direction=shared_string(params.get("direction")),
+            device=shared_device(params.get("device")),
+            state=state if state is not CallState.UNKNOWN else CallState.CREATED,
+            segment_id=same_string(params.get("segment_id"), event.call_id),
+        )
+        self._router.calls[call.call_id] = call
+        return call
+
+    def make_dial_winner(self, call_id: str, tag: str, info: Mapping[str, Any]) -> Call:
+        """A dial's winner known only from the ``calling.call.dial`` event's ``call`` object."""
+        state = CallState(info.get("call_state") or "answered")
+        device = info.get("device")
+        call = Call(
+            self,
+            call_id=call_id,
+            node_id=str(info.get("node_id") or ""),
+            tag=tag,
+            direction=info.get("direction") or "outbound",
+            device=device if isinstance(device, dict) else None,
+            state=CallState.ANSWERED if state is CallState.UNKNOWN else state,
+            segment_id=info.get("segment_id"),
+        )
+        self._router.calls[call_id] = call
+        return call
+
+    def end_calls(self, why: str) -> None:
+        """The connection closed: every call it followed is over for this client."""
+        for call in list(self._router.calls.values()):
+            call._end(why)
+
+    async def wait_calls_gone(self) -> None:
+        """Return once no call is followed any more."""
+        while self._router.calls:
+            self._calls_gone = trio.Event()
+            await self._calls_gone.wait()
+
+    # -- dials ------------------------------------------------------------------------
+
+    def add_dial(self, tag: str, dial: DialTarget) -> None:
+        if tag in self._router.dials:
+            raise ValueError(f"a dial with tag {tag!r} is already in progress")
+        self._router.dials[tag] = dial
+
+    def remove_dial(self, tag: str) -> None:
+        self._router.dials.pop(tag, None)
+
+    # -- messages ---------------------------------------------------------------------
+
+    def track_message(self, message: Message) -> list[MessageStateEvent]:
+        """Follow a sent message's states; returns the ones that came before it was known."""
+        self._router.messages[message.message_id] = message
+        return self._early_message_events.pop(message.message_id, [])
+
+    def forget_message(self, message: Message) -> None:
+        self._router.messages.pop(message.message_id, None)
+
+    def keep_early_message_event(self, event: RelayEvent) -> None:
+        """Keep a state event that beat ``messaging.send``'s reply, for a short while."""
+        if not isinstance(event, MessageStateEvent) or not event.message_id:
+            return
+        early = self._early_message_events
+        if event.message_id not in early and len(early) >= EARLY_MESSAGE_EVENTS:
+            early.pop(next(iter(early)))
+        early.setdefault(event.message_id, []).append(event)
+
+    # -- the reader -------------------------------------------------------------------
+
+    def route(self, event_type: str, params: dict[str, Any]) -> Route[Call, DialTarget, Message]:
+        return self._router.route(event_type, params)
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "calls": len(self._router.calls),
+            "dials": len(self._router.dials),
+            "actions": len(self._router.controls),
+        }
