@@ -232,9 +232,7 @@ class RelayConnection:
             media=media_list,
             tags=tag_list,
         )
-        for event in self._registry.track_message(message):
-            if message._deliver(event):
-                self._registry.forget_message(message)
+        self._registry.track_message(message)
         return message
 
     def inbound_messages(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Message]]:

@@ -103,9 +103,8 @@ class FrameDispatcher:
             if route.dial is not None:
                 route.dial.deliver(event)
         elif kind is RouteKind.MESSAGE:
-            message = route.message
-            if message is not None and message._deliver(event):
-                self._registry.forget_message(message)
+            if route.message is not None:
+                self._registry.message_state(route.message, event)
         elif kind is RouteKind.NEW_MESSAGE:
             self._inbound.offer_message(event)
         else:  # an unroutable messaging.state: it may have beaten messaging.send's reply

@@ -155,13 +155,16 @@ class CallRegistry:
 
     # -- messages ---------------------------------------------------------------------
 
-    def track_message(self, message: Message) -> list[MessageStateEvent]:
-        """Follow a sent message's states; returns the ones that came before it was known."""
+    def track_message(self, message: Message) -> None:
+        """Follow a sent message's states, starting with any that came before its id was known."""
         self._router.messages[message.message_id] = message
-        return self._early_message_events.pop(message.message_id, [])
+        for event in self._early_message_events.pop(message.message_id, []):
+            self.message_state(message, event)
 
-    def forget_message(self, message: Message) -> None:
-        self._router.messages.pop(message.message_id, None)
+    def message_state(self, message: Message, event: RelayEvent) -> None:
+        """Apply a ``messaging.state`` event; a message in a final state is no longer followed."""
+        if message._deliver(event):
+            self._router.messages.pop(message.message_id, None)
 
     def keep_early_message_event(self, event: RelayEvent) -> None:
         """Keep a state event that beat ``messaging.send``'s reply, for a short while."""

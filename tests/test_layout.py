@@ -2,6 +2,9 @@
 
 * The sans-I/O core never imports trio, trio_websocket or wsproto, and reaches only
   other core modules inside the package, so trio cannot creep in through a neighbour.
+* The trio layer is one ordered stack (``TRIO_LAYER``, ARCHITECTURE.md): a module
+  imports only the core and the modules below it, type-only imports included.
+* No import cycle anywhere in the package, ``testing/`` included.
 * The fake server in ``testing/`` never imports the client's ``_protocol`` or
   ``_routing``: one shared bug must not be able to hide on both sides.
 """
@@ -28,6 +31,31 @@ CORE = [
     "_framing",
 ]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
+# The trio layer, bottom to top: each module may import the core and those before it.
+TRIO_LAYER = [
+    "_groups",
+    "_state",
+    "_tls",
+    "_transport",
+    "_requests",
+    "_link",
+    "_hosts",
+    "_subscriptions",
+    "_actions",
+    "_action_kinds",
+    "_call_base",
+    "_call_media",
+    "_one_shot",
+    "_call",
+    "_message",
+    "_registry",
+    "_dial",
+    "_inbound",
+    "_dispatch",
+    "_connection",
+    "_open",
+    "_client",
+]
 IO_LIBRARIES = {"trio", "trio_websocket", "wsproto"}
 CLIENT_ONLY = {f"{PACKAGE}._protocol", f"{PACKAGE}._routing", f"{PACKAGE}._framing"}
 
@@ -151,3 +179,71 @@ def test_testing_package_never_imports_the_client_protocol() -> None:
     }
     offending = {path: names for path, names in offending.items() if names}
     assert not offending, f"the fake server shares client protocol code: {offending}"
+
+
+@pytest.mark.parametrize("position", range(len(TRIO_LAYER)))
+def test_trio_layer_imports_point_down(position: int) -> None:
+    """A module of the trio layer imports the core and the modules below it, nothing above."""
+    name = TRIO_LAYER[position]
+    allowed = CORE_MODULES | {f"{PACKAGE}.{below}" for below in TRIO_LAYER[:position]}
+    inside = {n for n in imports_of(PACKAGE_DIR / f"{name}.py") if n.startswith(PACKAGE + ".")}
+    offending = sorted(n for n in inside if not is_within(n, allowed))
+    assert not offending, f"{name}.py reaches up to {offending}"
+
+
+def test_every_package_module_is_placed_in_a_layer() -> None:
+    """A new module must be given its place, or the rule above would not see it."""
+    placed = set(CORE) | set(TRIO_LAYER) | {"__init__", "__main__", "_demo"}
+    modules = {path.stem for path in PACKAGE_DIR.glob("*.py")}
+    assert modules == placed
+
+
+def package_import_graph() -> dict[str, set[str]]:
+    """Module name -> the package modules it imports (names of submodules resolved)."""
+    paths = {module_name(path): path for path in PACKAGE_DIR.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        found = imports_of(path)
+        graph[name] = {other for other in paths if other != name and other in found}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` as a list of modules, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return path[path.index(target) :] + [target]
+            if target not in state:
+                cycle = visit(target)
+                if cycle:
+                    return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_find_cycle_finds_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_no_import_cycle_in_the_package() -> None:
+    """Type-only and function-level imports count: a cycle is a cycle."""
+    graph = package_import_graph()
+    # A package imports its own submodules; only imports between modules form cycles.
+    for name in graph:
+        graph[name] = {other for other in graph[name] if not other.startswith(name + ".")}
+    assert find_cycle(graph) is None
