@@ -359,15 +359,15 @@ async def test_our_client_answers_a_signalwire_ping_request() -> None:
 async def test_our_client_echoes_the_servers_close_and_reports_the_loss() -> None:
     """A server close handshake: we echo its code and reason, and the loss leaves open_relay."""
     async with oracle_server() as oracle:
-        with pytest.raises(RelayConnectionError, match="1001 going away"):
+        with pytest.raises(RelayConnectionError, match="1001 going away ✓"):
             async with relay_to(oracle, reconnect=False):
                 socket = oracle.socket
                 with trio.fail_after(2):
-                    await socket.ws.aclose(1001, "going away")
+                    await socket.ws.aclose(1001, "going away ✓")
                 await trio.sleep_forever()
         # trio-websocket keeps the code of the close frame that answered its own.
         assert socket.ws.closed is not None
-        assert (socket.ws.closed.code, socket.ws.closed.reason) == (1001, "going away")
+        assert (socket.ws.closed.code, socket.ws.closed.reason) == (1001, "going away ✓")
 
 
 async def test_leaving_open_relay_closes_with_1000() -> None:
@@ -514,9 +514,9 @@ async def test_fake_completes_the_clients_close_handshake() -> None:
     """The fake echoes a client's close frame; trio-websocket reports the echoed code."""
     async with connected_hand_client() as (_, socket):
         with trio.fail_after(2):
-            await socket.ws.aclose(4001, "oracle done")
+            await socket.ws.aclose(4001, "oracle done ✓")
         assert socket.ws.closed is not None
-        assert (socket.ws.closed.code, socket.ws.closed.reason) == (4001, "oracle done")
+        assert (socket.ws.closed.code, socket.ws.closed.reason) == (4001, "oracle done ✓")
 
 
 async def test_fake_closes_with_a_handshake_after_signalwire_disconnect() -> None:
