@@ -7,11 +7,14 @@
 * No import cycle anywhere in the package, ``testing/`` included.
 * The fake server in ``testing/`` never imports the client's ``_protocol`` or
   ``_routing``: one shared bug must not be able to hide on both sides.
+* No module of the package imports trio_websocket: it is a test-only dependency
+  (the tests' independent WebSocket oracle), absent from an installed package.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,7 @@ TRIO_LAYER = [
 ]
 IO_LIBRARIES = {"trio", "trio_websocket", "wsproto"}
 CLIENT_ONLY = {f"{PACKAGE}._protocol", f"{PACKAGE}._routing", f"{PACKAGE}._framing"}
+TEST_ONLY_LIBRARIES = {"trio_websocket"}
 
 
 def module_name(path: Path) -> str:
@@ -167,18 +171,28 @@ def test_core_module_reaches_only_core_modules(name: str) -> None:
     assert not offending, f"{name}.py reaches {offending}"
 
 
-def test_testing_package_never_imports_the_client_protocol() -> None:
-    testing = PACKAGE_DIR / "testing"
-    paths = sorted(testing.rglob("*.py"))
-    assert paths, f"no modules under {testing}"
-    offending = {
-        str(path.relative_to(PACKAGE_DIR)): sorted(
-            name for name in imports_of(path) if is_within(name, CLIENT_ONLY)
-        )
+def offending_imports(directory: Path, is_offending: Callable[[str], bool]) -> dict[str, list[str]]:
+    """Per module under ``directory`` (named from the package), the imports it should not have."""
+    paths = sorted(directory.rglob("*.py"))
+    assert paths, f"no modules under {directory}"
+    found = {
+        str(path.relative_to(PACKAGE_DIR)): sorted(filter(is_offending, imports_of(path)))
         for path in paths
     }
-    offending = {path: names for path, names in offending.items() if names}
+    return {path: names for path, names in found.items() if names}
+
+
+def test_testing_package_never_imports_the_client_protocol() -> None:
+    offending = offending_imports(
+        PACKAGE_DIR / "testing", lambda name: is_within(name, CLIENT_ONLY)
+    )
     assert not offending, f"the fake server shares client protocol code: {offending}"
+
+
+def test_no_package_module_imports_a_test_only_library() -> None:
+    """trio_websocket is only in the ``test`` extra: no module (fake included) may need it."""
+    offending = offending_imports(PACKAGE_DIR, lambda name: is_within(name, TEST_ONLY_LIBRARIES))
+    assert not offending, f"modules import a test-only library: {offending}"
 
 
 @pytest.mark.parametrize("position", range(len(TRIO_LAYER)))
@@ -218,7 +232,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for target in sorted(graph[node]):
             if state.get(target) == 1:
-                return path[path.index(target) :] + [target]
+                return [*path[path.index(target) :], target]
             if target not in state:
                 cycle = visit(target)
                 if cycle:
