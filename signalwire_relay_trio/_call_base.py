@@ -20,7 +20,7 @@ from typing import Any, TypeVar, Union
 
 import trio
 
-from ._actions import ActionStart, CallActions
+from ._actions import Action, ActionStart, CallActions
 from ._constants import CallState
 from ._errors import CallEndedError
 from ._events import CallStateEvent, RelayEvent
@@ -33,7 +33,7 @@ __all__ = ["HANGUP_GRACE", "CallBase", "shared_device", "shared_string"]
 logger = logging.getLogger("signalwire_relay_trio.call")
 
 EventHandler = Callable[[RelayEvent], Union[Awaitable[None], None]]
-A = TypeVar("A", bound=Any)
+A = TypeVar("A", bound=Action[Any])
 
 DEFAULT_EVENT_BUFFER = 256
 # How long a hang-up (by the handler or by serve() after it) waits for ``ended``.

@@ -10,8 +10,9 @@ and :func:`one_shot` turns it into the method that sends it::
         "Echo the caller's audio back."
 
 Arguments become params under their own name (``rename`` maps the few that
-differ on the wire), ``convert`` coerces builders and dicts, ``fill`` makes
-a value the caller left out (a fresh ``tag``), ``None`` stays off the wire,
+differ on the wire), ``convert`` coerces builders and dicts (a required
+argument always, an optional one when given), ``fill`` makes a value the
+caller left out (a fresh ``tag``), ``None`` stays off the wire,
 and a ``**kwargs`` parameter passes extra params through (a named argument
 wins over an extra of the same wire name).
 """
@@ -56,6 +57,7 @@ def one_shot(
         signature = inspect.signature(signature_of)
         parameters = list(signature.parameters.values())[1:]
         named = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
+        optional = {p.name for p in parameters if p.default is None}
         extra_name = next((p.name for p in parameters if p.kind is p.VAR_KEYWORD), None)
 
         async def send(self: S, /, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def one_shot(
                 value = arguments.get(name)
                 if not value and name in fillers:
                     value = fillers[name]()
-                if value is None:
+                if value is None and name in optional:
                     continue
                 if name in converters:
                     value = converters[name](value)
