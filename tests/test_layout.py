@@ -151,3 +151,39 @@ def test_testing_package_never_imports_the_client_protocol() -> None:
     }
     offending = {path: names for path, names in offending.items() if names}
     assert not offending, f"the fake server shares client protocol code: {offending}"
+
+
+def test_testing_package_has_no_import_cycle() -> None:
+    """The fake is layered: frames and wire, calls, handlers, table, links, server.
+
+    Type-only and function-level imports count: a cycle held together by
+    ``if TYPE_CHECKING:`` is still a tangle. ``from . import _module`` loads the
+    package first, but only to reach the submodule: it is not an edge to ``__init__``.
+    """
+    testing = PACKAGE_DIR / "testing"
+    paths = {module_name(path): path for path in sorted(testing.rglob("*.py"))}
+    package = module_name(testing / "__init__.py")
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        found = imports_of(path)
+        edges = found & paths.keys()
+        children = {n for n in found if n.rpartition(".")[0] == package}
+        if package in edges and children and children <= paths.keys():
+            edges.discard(package)
+        graph[name] = edges - {name}
+
+    acyclic: set[str] = set()
+
+    def cycle_from(start: str, trail: list[str]) -> list[str] | None:
+        for target in sorted(graph[start] - acyclic):
+            if target in trail:
+                return [*trail[trail.index(target) :], target]
+            found = cycle_from(target, [*trail, target])
+            if found is not None:
+                return found
+        acyclic.add(start)
+        return None
+
+    for name in sorted(graph):
+        cycle = cycle_from(name, [name])
+        assert cycle is None, f"import cycle in testing/: {' -> '.join(cycle)}"

@@ -16,12 +16,13 @@ import attrs
 import trio
 import trio.testing
 
-from . import _bridge, _input, _media, _operations  # noqa: F401 (they register commands)
-from ._commands import COMMANDS, CommandSpec
+from ._command_table import COMMAND_TABLE
+from ._dispatch import CommandSpec
 from ._frames import dumps, error_text, request_frame, result_text
 from ._journal import Journal, Notifier
-from ._ops import DEFAULT_TIMINGS
-from ._session import CLOSE_TIMEOUT, Link, Session
+from ._link import CLOSE_TIMEOUT, Link
+from ._operation import DEFAULT_TIMINGS
+from ._session import Session, SessionLink
 from ._tls import ServerTLSStream
 from ._wire import ServerWebSocket
 from ._world import DIAL_OUTCOMES, FakeCall, device_number
@@ -92,7 +93,7 @@ class FakeRelay:
         self.sessions: list[Session] = []
         self.connection_count = 0
         self.internal_errors: list[BaseException] = []
-        self.command_handlers: dict[str, CommandSpec] = dict(COMMANDS)
+        self.command_handlers: dict[str, CommandSpec] = dict(COMMAND_TABLE)
         # Knobs tests may set directly.
         self.resend_unacked_on_resume = True
         self.ignore_pings = False
@@ -127,7 +128,8 @@ class FakeRelay:
 
     # -- lifecycle ----------------------------------------------------------
 
-    async def _start(self, nursery: trio.Nursery) -> None:
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Listen, and serve in ``nursery`` until it is cancelled (:func:`open_fake_relay`)."""
         self._nursery = nursery
         self._epoch = time.time() - trio.current_time()  # for timestamps only
         listeners = await trio.open_tcp_listeners(self.port, host=self.host)
@@ -391,6 +393,7 @@ class FakeRelay:
 
     async def drop(self, session: Session | str | None = None) -> None:
         """Cut the socket(s) abruptly (no close handshake); sessions persist."""
+        links: list[SessionLink]
         if session is None:
             links = list(self._links)
         else:
@@ -519,7 +522,7 @@ async def open_fake_relay(
     lone: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
-            await fake._start(nursery)
+            await fake.start(nursery)
             try:
                 yield fake
             finally:
