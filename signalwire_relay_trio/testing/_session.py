@@ -1,5 +1,7 @@
 """Sessions: what survives a socket (subscriptions, calls, undelivered events).
 
+:class:`SessionDirectory` keeps the live ones for the server.
+
 A session sits below the link that carries it and the server that keeps it;
 what it needs from those is spelled out as protocols (:class:`SessionLink`,
 :class:`SessionHost`).
@@ -9,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import trio
 
 from ._frames import dumps, request_frame
 
-__all__ = ["AUTH_STATE_EVENT", "Session", "SessionHost", "SessionLink"]
+__all__ = ["AUTH_STATE_EVENT", "Session", "SessionDirectory", "SessionHost", "SessionLink"]
 
 JSON = dict[str, Any]
 
@@ -163,3 +166,60 @@ class Session:
         queued, self._queue = self._queue, []
         for event in queued:
             self._deliver(event)
+
+
+class SessionDirectory:
+    """The live sessions: found by ``protocol``, offered calls in turn per context."""
+
+    def __init__(self) -> None:
+        self.sessions: list[Session] = []
+        self._by_protocol: dict[str, Session] = {}
+        self._round_robin: dict[str, int] = {}
+
+    def add(self, session: Session) -> None:
+        self.sessions.append(session)
+        self._by_protocol[session.protocol] = session
+
+    def forget(self, session: Session) -> None:
+        if self._by_protocol.pop(session.protocol, None) is not None:
+            self.sessions.remove(session)
+
+    def resumable(self, protocol: object, authorization_state: object) -> Session | None:
+        """The session a ``signalwire.connect`` with these values resumes, if any."""
+        session = self._by_protocol.get(protocol) if isinstance(protocol, str) else None
+        if session is not None and session.resumable_with(authorization_state):
+            return session
+        return None
+
+    def resolve(self, session: Session | str) -> Session:
+        """A session, or the one with this ``protocol`` (``LookupError`` if none)."""
+        if isinstance(session, Session):
+            return session
+        try:
+            return self._by_protocol[session]
+        except KeyError:
+            raise LookupError(f"no session with protocol {session!r}") from None
+
+    def connected(self, session: Session | str | None) -> list[Session]:
+        """The target sessions of a fault: the one given, or every connected one."""
+        if session is not None:
+            target = self.resolve(session)
+            if target.link is None:
+                raise LookupError(f"{target!r} has no socket")
+            return [target]
+        targets = [s for s in self.sessions if s.link is not None]
+        if not targets:
+            raise LookupError("no connected session")
+        return targets
+
+    def next_subscriber(self, context: str | None, exclude: Sequence[str]) -> Session | None:
+        """Whose turn it is to get a call on ``context`` (connected sessions first)."""
+        candidates = [
+            s for s in self.sessions if context in s.contexts and s.protocol not in exclude
+        ]
+        pool = [s for s in candidates if s.link is not None] or candidates
+        if not pool:
+            return None
+        turn = self._round_robin.get(context or "", 0)
+        self._round_robin[context or ""] = turn + 1
+        return pool[turn % len(pool)]
