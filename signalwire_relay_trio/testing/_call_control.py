@@ -47,6 +47,7 @@ FAILED_REASONS = {
 
 
 async def hold(ctx: CommandContext) -> JSON:
+    """``calling.hold`` and ``calling.unhold``."""
     call = ctx.call
     hold = ctx.entry.method == "calling.hold"
 
@@ -59,6 +60,7 @@ async def hold(ctx: CommandContext) -> JSON:
 
 
 async def denoise(ctx: CommandContext) -> JSON:
+    """``calling.denoise`` and ``calling.denoise.stop``."""
     call = ctx.call
     on = ctx.entry.method == "calling.denoise"
 
@@ -239,6 +241,7 @@ async def refer(ctx: CommandContext) -> JSON:
 
 
 async def acknowledge(ctx: CommandContext) -> JSON:
+    """A command whose effect the fake does not model: 200, echoing the ids."""
     extra: JSON = {"call_id": ctx.call.call_id}
     control_id = ctx.params.get("control_id")
     if control_id is not None:

@@ -32,6 +32,7 @@ async def end(ctx: CommandContext) -> JSON:
 
 
 async def pass_call(ctx: CommandContext) -> JSON:
+    """``calling.pass``: the call goes to the next subscriber that has not passed it."""
     call = ctx.call
     protocol = ctx.session.protocol
 
