@@ -37,7 +37,7 @@ from wsproto.events import (
 )
 
 from signalwire_relay_trio.testing import FakeRelay
-from signalwire_relay_trio.testing._session import CLOSE_TIMEOUT
+from signalwire_relay_trio.testing._link import CLOSE_TIMEOUT
 from signalwire_relay_trio.testing._tls import ServerTLSStream
 from signalwire_relay_trio.testing._wire import MAX_MESSAGE_SIZE, ServerWebSocket, WireClosed
 

@@ -213,12 +213,21 @@ def test_every_package_module_is_placed_in_a_layer() -> None:
 
 
 def package_import_graph() -> dict[str, set[str]]:
-    """Module name -> the package modules it imports (names of submodules resolved)."""
+    """Module name -> the package modules it imports (names of submodules resolved).
+
+    ``from . import _module`` loads the package first, but only to reach the
+    submodule: it is not an edge to the package's ``__init__``.
+    """
     paths = {module_name(path): path for path in PACKAGE_DIR.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in paths.items():
         found = imports_of(path)
-        graph[name] = {other for other in paths if other != name and other in found}
+        edges = {other for other in paths if other != name and other in found}
+        for package in list(edges):
+            children = {n for n in found if n.rpartition(".")[0] == package}
+            if children and children <= paths.keys():
+                edges.discard(package)
+        graph[name] = edges
     return graph
 
 

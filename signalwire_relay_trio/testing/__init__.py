@@ -17,8 +17,9 @@ scripts detector results, recording URLs, fax and payment outcomes.
 from __future__ import annotations
 
 from ._journal import Journal, JournalEntry
-from ._ops import FakeOperation, FakeTimings
-from ._server import FakeRelay, open_fake_relay
+from ._open import open_fake_relay
+from ._operation import FakeOperation, FakeTimings
+from ._server import FakeRelay
 from ._world import FakeCall
 
 __all__ = [

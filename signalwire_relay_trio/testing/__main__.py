@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import trio
 
-from ._server import FakeRelay, open_fake_relay
+from ._open import open_fake_relay
+from ._server import FakeRelay
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

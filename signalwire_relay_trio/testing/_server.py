@@ -1,57 +1,45 @@
-"""The fake RELAY server: listener, memory streams, scripted world and faults."""
+"""The fake RELAY server: its state, knobs and the API tests drive it with.
+
+It listens (``_sockets``), hands each accepted WebSocket to a ``Link``,
+keeps sessions in a ``SessionDirectory``, answers commands from its copy of
+``COMMAND_TABLE``, and scripts the world and its faults.
+"""
 
 from __future__ import annotations
 
 import logging
 import ssl
-import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
 import trio
 import trio.testing
 
-from . import _bridge, _input, _media, _operations  # noqa: F401 (they register commands)
-from ._commands import COMMANDS, CommandSpec
+from ._command_table import COMMAND_TABLE
+from ._dispatch import CommandSpec
 from ._frames import dumps, error_text, request_frame, result_text
 from ._journal import Journal, Notifier
-from ._ops import DEFAULT_TIMINGS
-from ._session import CLOSE_TIMEOUT, Link, Session
+from ._link import CLOSE_TIMEOUT, Link
+from ._operation import DEFAULT_TIMINGS
+from ._session import Session, SessionDirectory, SessionLink
+from ._sockets import is_transport_error, open_listener
 from ._tls import ServerTLSStream
-from ._wire import ServerWebSocket
+from ._wire import MAX_MESSAGE_SIZE, ServerWebSocket
 from ._world import DIAL_OUTCOMES, FakeCall, device_number
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-
-__all__ = ["FakeRelay", "open_fake_relay"]
+__all__ = ["FakeRelay"]
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 
-MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 DISCONNECT_ACK_TIMEOUT = 5.0
 MEMORY_URL = "ws://fake-relay.invalid/"
-
-_TRANSPORT_ERRORS = (
-    trio.BrokenResourceError,
-    trio.ClosedResourceError,
-    ssl.SSLError,
-    OSError,
-)
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_is_transport_error(inner) for inner in exc.exceptions)
-    return isinstance(exc, _TRANSPORT_ERRORS)
 
 
 class FakeRelay:
@@ -89,10 +77,9 @@ class FakeRelay:
         self.journal = Journal()
         self.calls: dict[str, FakeCall] = {}
         self.dialed_calls: list[FakeCall] = []
-        self.sessions: list[Session] = []
         self.connection_count = 0
         self.internal_errors: list[BaseException] = []
-        self.command_handlers: dict[str, CommandSpec] = dict(COMMANDS)
+        self.command_handlers: dict[str, CommandSpec] = dict(COMMAND_TABLE)
         # Knobs tests may set directly.
         self.resend_unacked_on_resume = True
         self.ignore_pings = False
@@ -110,38 +97,35 @@ class FakeRelay:
         self.queues: dict[str, list[FakeCall]] = {}
         #: Conference name -> ``{"name", "conference_id", "participants": {call_id: params}}``.
         self.conferences: dict[str, JSON] = {}
-        self._by_protocol: dict[str, Session] = {}
+        self._directory = SessionDirectory()
         self._links: set[Link] = set()
         self._dial_outcomes: dict[str, tuple[str, float]] = {}
         self._failures: dict[str, deque[Callable[[Any], str]]] = {}
         self._delays: dict[str, deque[float]] = {}
         self._awaiting: dict[str, trio.Event] = {}
-        self._round_robin: dict[str, int] = {}
         self._dialed_seen = 0
         self._dialed_changed = Notifier()
         self._epoch = 0.0
         self._nursery: trio.Nursery | None = None
+
+    @property
+    def sessions(self) -> list[Session]:
+        """The live (resumable) sessions, oldest first."""
+        return self._directory.sessions
 
     def __repr__(self) -> str:
         return f"<FakeRelay {self.url} sessions={len(self.sessions)} calls={len(self.calls)}>"
 
     # -- lifecycle ----------------------------------------------------------
 
-    async def _start(self, nursery: trio.Nursery) -> None:
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Listen, and serve in ``nursery`` until it is cancelled (:func:`open_fake_relay`)."""
         self._nursery = nursery
         self._epoch = time.time() - trio.current_time()  # for timestamps only
-        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+        listener, host, self.port = await open_listener(self.host, self.port)
         scheme = "ws" if self.ssl_context is None else "wss"
-        # A host name may bind several addresses, each on its own port when
-        # port=0: serve the first one only, and name it by address in the URL.
-        for extra in listeners[1:]:
-            await extra.aclose()
-        address, self.port = listeners[0].socket.getsockname()[:2]
-        if address in ("0.0.0.0", "::"):
-            address = "127.0.0.1" if address == "0.0.0.0" else "::1"
-        host = f"[{address}]" if ":" in address else address
         self.url = f"{scheme}://{host}:{self.port}"
-        await nursery.start(trio.serve_listeners, self._serve_socket, listeners[:1])
+        await nursery.start(trio.serve_listeners, self._serve_socket, [listener])
 
     async def _serve_socket(self, stream: trio.SocketStream) -> None:
         """Serve one accepted socket (under TLS when the fake has an ``ssl_context``)."""
@@ -167,7 +151,7 @@ class FakeRelay:
                 finally:
                     self._links.discard(link)
         except Exception as exc:
-            if _is_transport_error(exc):
+            if is_transport_error(exc):
                 logger.debug("fake relay: connection failed: %r", exc)
             else:
                 self.record_internal_error(exc)
@@ -210,20 +194,15 @@ class FakeRelay:
 
     def new_session(self) -> Session:
         session = Session(self)
-        self.sessions.append(session)
-        self._by_protocol[session.protocol] = session
+        self._directory.add(session)
         return session
 
     def resumable_session(self, protocol: object, authorization_state: object) -> Session | None:
-        session = self._by_protocol.get(protocol) if isinstance(protocol, str) else None
-        if session is not None and session.resumable_with(authorization_state):
-            return session
-        return None
+        return self._directory.resumable(protocol, authorization_state)
 
     def forget_session(self, session: Session) -> None:
         """Drop a session for good; its calls lose their controller."""
-        if self._by_protocol.pop(session.protocol, None) is not None:
-            self.sessions.remove(session)
+        self._directory.forget(session)
         for call in self.calls.values():
             if call.session is session:
                 call.session = None
@@ -253,37 +232,6 @@ class FakeRelay:
         self.dialed_calls.append(call)
         self._dialed_changed.notify()
 
-    def _resolve(self, session: Session | str) -> Session:
-        if isinstance(session, Session):
-            return session
-        try:
-            return self._by_protocol[session]
-        except KeyError:
-            raise LookupError(f"no session with protocol {session!r}") from None
-
-    def _connected(self, session: Session | str | None) -> list[Session]:
-        """The target sessions of a fault: the one given, or every connected one."""
-        if session is not None:
-            target = self._resolve(session)
-            if target.link is None:
-                raise LookupError(f"{target!r} has no socket")
-            return [target]
-        targets = [s for s in self.sessions if s.link is not None]
-        if not targets:
-            raise LookupError("no connected session")
-        return targets
-
-    def _next_subscriber(self, context: str | None, exclude: Sequence[str]) -> Session | None:
-        candidates = [
-            s for s in self.sessions if context in s.contexts and s.protocol not in exclude
-        ]
-        pool = [s for s in candidates if s.link is not None] or candidates
-        if not pool:
-            return None
-        turn = self._round_robin.get(context or "", 0)
-        self._round_robin[context or ""] = turn + 1
-        return pool[turn % len(pool)]
-
     def _offer(self, call: FakeCall, session: Session) -> None:
         call.session = session
         params = {**call.call_params(), "context": call.context}
@@ -291,7 +239,7 @@ class FakeRelay:
 
     def offer_call(self, call: FakeCall) -> bool:
         """Offer a passed call to the next subscribed session that has not passed it."""
-        target = self._next_subscriber(call.context, call.passed_by)
+        target = self._directory.next_subscriber(call.context, call.passed_by)
         if target is None:
             return False
         self._offer(call, target)
@@ -349,9 +297,9 @@ class FakeRelay:
         ``LookupError`` when nobody is subscribed.
         """
         if session is not None:
-            target = self._resolve(session)
+            target = self._directory.resolve(session)
         else:
-            found = self._next_subscriber(context, ())
+            found = self._directory.next_subscriber(context, ())
             if found is None:
                 subscribed = sorted({c for s in self.sessions for c in s.contexts})
                 raise LookupError(
@@ -384,17 +332,18 @@ class FakeRelay:
 
     def unacked_events(self, session: Session | str | None = None) -> list[JSON]:
         """Events sent and not yet acknowledged (of one session, or all)."""
-        sessions = [self._resolve(session)] if session is not None else self.sessions
+        sessions = [self._directory.resolve(session)] if session is not None else self.sessions
         return [frame for s in sessions for frame in s.unacked_events()]
 
     # -- public API: faults -------------------------------------------------
 
     async def drop(self, session: Session | str | None = None) -> None:
         """Cut the socket(s) abruptly (no close handshake); sessions persist."""
+        links: list[SessionLink]
         if session is None:
             links = list(self._links)
         else:
-            link = self._resolve(session).link
+            link = self._directory.resolve(session).link
             links = [link] if link is not None else []
         for link in links:
             if link.session is not None and link.session.link is link:
@@ -430,7 +379,7 @@ class FakeRelay:
 
     async def send_malformed(self, text: str, session: Session | str | None = None) -> None:
         """Send ``text`` as a raw WebSocket text frame (e.g. ``"{not json"``)."""
-        for target in self._connected(session):
+        for target in self._directory.connected(session):
             assert target.link is not None
             target.link.send(text)
         await trio.lowlevel.checkpoint()
@@ -441,7 +390,7 @@ class FakeRelay:
 
     async def send_authorization_state(self, session: Session | str | None = None) -> None:
         """Issue a fresh ``signalwire.authorization.state`` event."""
-        for target in self._connected(session):
+        for target in self._directory.connected(session):
             target.new_authorization_state()
         await trio.lowlevel.checkpoint()
 
@@ -452,7 +401,7 @@ class FakeRelay:
 
         With ``restart`` the session is forgotten: a later resume gets a fresh one.
         """
-        targets = self._connected(session)
+        targets = self._directory.connected(session)
         async with trio.open_nursery() as nursery:
             for target in targets:
                 nursery.start_soon(self._disconnect, target, restart)
@@ -485,48 +434,3 @@ class FakeRelay:
 
     def accept_connects(self) -> None:
         self.reject_code = None
-
-
-@asynccontextmanager
-async def open_fake_relay(
-    *,
-    project: str = "test-project",
-    token: str = "test-token",
-    jwt_token: str | None = None,
-    contexts: Sequence[str] = ("office",),
-    host: str = "127.0.0.1",
-    port: int = 0,
-    ssl_context: ssl.SSLContext | None = None,
-    ping_interval: float | None = None,
-) -> AsyncIterator[FakeRelay]:
-    """Run a fake RELAY server for the duration of the block.
-
-    It listens on ``host:port`` (``wss://`` when ``ssl_context`` is given) and
-    also serves in-memory connections (:meth:`FakeRelay.open_memory_stream`).
-    Leaving the block cancels every connection. An exception from the body
-    leaves unwrapped.
-    """
-    fake = FakeRelay(
-        project=project,
-        token=token,
-        jwt_token=jwt_token,
-        contexts=contexts,
-        host=host,
-        port=port,
-        ssl_context=ssl_context,
-        ping_interval=ping_interval,
-    )
-    lone: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            await fake._start(nursery)
-            try:
-                yield fake
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) != 1:
-            raise
-        lone = group.exceptions[0]
-    if lone is not None:
-        raise lone

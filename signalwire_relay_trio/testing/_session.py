@@ -1,44 +1,55 @@
-"""Sessions (what survives a socket) and links (one WebSocket each)."""
+"""Sessions: what survives a socket (subscriptions, calls, undelivered events).
+
+:class:`SessionDirectory` keeps the live ones for the server.
+
+A session sits below the link that carries it and the server that keeps it;
+what it needs from those is spelled out as protocols (:class:`SessionLink`,
+:class:`SessionHost`).
+"""
 
 from __future__ import annotations
 
-import json
-import logging
 import secrets
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import trio
 
-from ._commands import dispatch_command
-from ._frames import (
-    AUTH_FAILED,
-    INTERNAL_ERROR,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    PARSE_ERROR,
-    JsonRpcError,
-    dumps,
-    error_text,
-    request_frame,
-    result_text,
-)
-from ._journal import JournalEntry
-from ._wire import ServerWebSocket, WireClosed
+from ._frames import dumps, request_frame
 
-if TYPE_CHECKING:
-    from ._server import FakeRelay
-
-__all__ = ["Link", "Session"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["AUTH_STATE_EVENT", "Session", "SessionDirectory", "SessionHost", "SessionLink"]
 
 JSON = dict[str, Any]
 
 AUTH_STATE_EVENT = "signalwire.authorization.state"
-#: How long a graceful WebSocket close may take before the socket is cut.
-CLOSE_TIMEOUT = 5.0
+
+
+class SessionHost(Protocol):
+    """What a session needs from the fake relay."""
+
+    project: str
+    space_id: str
+    node_uuid: str
+    resend_unacked_on_resume: bool
+
+    def timestamp(self) -> float: ...
+
+
+class SessionLink(Protocol):
+    """The WebSocket a session is attached to, as the session and the server use it."""
+
+    session: Session | None
+    done: trio.Event
+
+    @property
+    def closing(self) -> bool: ...
+
+    def send(self, text: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def abort(self) -> None: ...
 
 
 class _OutEvent:
@@ -63,14 +74,14 @@ class Session:
     resume; events sent but not acked are re-sent on resume.
     """
 
-    def __init__(self, fake: FakeRelay) -> None:
+    def __init__(self, fake: SessionHost) -> None:
         self._fake = fake
         self.signature = secrets.token_hex(16)
         self.protocol = f"signalwire_{self.signature}_{uuid.uuid4()}"
         self.identity = f"{uuid.uuid4()}@{fake.node_uuid}"
         self.contexts: list[str] = []
         self.restored_count = 0
-        self.link: Link | None = None
+        self.link: SessionLink | None = None
         self._authorization_state = ""  # a credential: never log it
         self._queue: list[_OutEvent] = []
         self._unacked: dict[str, _OutEvent] = {}
@@ -139,7 +150,7 @@ class Session:
         }
         self._deliver(_OutEvent(AUTH_STATE_EVENT, request_frame("signalwire.event", envelope)))
 
-    def attach(self, link: Link, *, restored: bool) -> None:
+    def attach(self, link: SessionLink, *, restored: bool) -> None:
         """Bind ``link`` to this session; on a resume, replay what the client missed."""
         unacked = list(self._unacked.values())
         self.link = link
@@ -157,319 +168,58 @@ class Session:
             self._deliver(event)
 
 
-def _string_list(params: JSON, key: str) -> list[str]:
-    value = params.get(key)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise JsonRpcError(INVALID_PARAMS, f"{key} must be a list of strings")
-    return value
+class SessionDirectory:
+    """The live sessions: found by ``protocol``, offered calls in turn per context."""
 
+    def __init__(self) -> None:
+        self.sessions: list[Session] = []
+        self._by_protocol: dict[str, Session] = {}
+        self._round_robin: dict[str, int] = {}
 
-def _receive(link: Link, session: Session, entry: JournalEntry) -> None:
-    session.subscribe(_string_list(entry.params, "contexts"))
-    message = "Receiving all inbound related to the requested relay contexts and available scopes"
-    link.send(result_text(entry.id, {"code": "200", "message": message}))
+    def add(self, session: Session) -> None:
+        self.sessions.append(session)
+        self._by_protocol[session.protocol] = session
 
+    def forget(self, session: Session) -> None:
+        if self._by_protocol.pop(session.protocol, None) is not None:
+            self.sessions.remove(session)
 
-def _unreceive(link: Link, session: Session, entry: JournalEntry) -> None:
-    session.unsubscribe(_string_list(entry.params, "contexts"))
-    message = "No longer receiving inbound related to the requested relay contexts"
-    link.send(result_text(entry.id, {"code": "200", "message": message}))
+    def resumable(self, protocol: object, authorization_state: object) -> Session | None:
+        """The session a ``signalwire.connect`` with these values resumes, if any."""
+        session = self._by_protocol.get(protocol) if isinstance(protocol, str) else None
+        if session is not None and session.resumable_with(authorization_state):
+            return session
+        return None
 
-
-def _ping(link: Link, session: Session, entry: JournalEntry) -> None:
-    fake = link.fake
-    if not fake.ignore_pings:
-        timestamp = entry.params.get("timestamp", fake.timestamp())
-        link.send(result_text(entry.id, {"timestamp": timestamp}))
-
-
-def _reauthenticate(link: Link, session: Session, entry: JournalEntry) -> None:
-    fake = link.fake
-    auth = entry.params.get("authentication")
-    jwt_token = auth.get("jwt_token") if isinstance(auth, dict) else None
-    if fake.jwt_token is None or jwt_token != fake.jwt_token:
-        raise JsonRpcError(AUTH_FAILED, "Authentication failed")
-    link.send(result_text(entry.id, {"authorization": fake.authorization(session)}))
-
-
-_SESSION_METHODS: dict[str, Callable[[Link, Session, JournalEntry], None]] = {
-    "signalwire.receive": _receive,
-    "signalwire.unreceive": _unreceive,
-    "signalwire.ping": _ping,
-    "signalwire.reauthenticate": _reauthenticate,
-}
-
-
-class Link:
-    """One accepted WebSocket: reads and answers frames, writes in order.
-
-    The reader handles every message of one read before it reads again; what
-    the fake sends is framed at once and queued, and one writer task sends
-    each batch in one write, so nothing that sends ever blocks (and frames
-    keep their order).
-    """
-
-    def __init__(self, fake: FakeRelay, ws: ServerWebSocket, number: int) -> None:
-        self.fake = fake
-        self.number = number
-        self.session: Session | None = None
-        self.done = trio.Event()
-        self._ws = ws
-        self._closing = False
-        self._nursery: trio.Nursery | None = None
-        self._arrived = 0.0  # trio time of the read being handled
-
-    def __repr__(self) -> str:
-        return f"<Link #{self.number} session={self.session and self.session.protocol}>"
-
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
-    def send(self, text: str) -> None:
-        """Queue one frame; dropped when closing or while the fake stopped answering."""
-        if self._closing or not self.fake.answering:
-            return
-        self._ws.send(text)
-
-    def boundary(self) -> None:
-        """Frames sent from now on go in a later write (see ``ServerWebSocket.boundary``)."""
-        self._ws.boundary()
-
-    def close_soon(self) -> None:
-        """Close the WebSocket once the frames already queued are written.
-
-        The close handshake gets ``CLOSE_TIMEOUT`` seconds; then the socket is cut.
-        """
-        if not self._closing:
-            self._closing = True
-            self._ws.close()
-            self._bound_by(CLOSE_TIMEOUT)
-
-    def _bound_by(self, seconds: float) -> None:
-        nursery = self._nursery
-        if nursery is not None:
-            scope = nursery.cancel_scope
-            scope.deadline = min(scope.deadline, trio.current_time() + seconds)
-
-    async def close(self) -> None:
-        """Close gracefully; cut the socket if that takes too long."""
-        self.close_soon()
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            await self.done.wait()
-        if not self.done.is_set():
-            await self.abort()
-
-    async def abort(self) -> None:
-        """Cut the connection: no close handshake, the transport just goes away."""
-        self._closing = True
-        await self._ws.abort()
-
-    async def run(self) -> None:
+    def resolve(self, session: Session | str) -> Session:
+        """A session, or the one with this ``protocol`` (``LookupError`` if none)."""
+        if isinstance(session, Session):
+            return session
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                if self._closing:
-                    self._bound_by(CLOSE_TIMEOUT)
-                nursery.start_soon(self._writer)
-                if self.fake.ping_interval:
-                    nursery.start_soon(self._pinger, self.fake.ping_interval)
-                await self._reader()
-                # Let the writer send what is still queued (a close reply...), bounded.
-                self._closing = True
-                self._ws.finish()
-                self._bound_by(CLOSE_TIMEOUT)
-                await self._ws.flushed()
-                nursery.cancel_scope.cancel()
-        finally:
-            self._nursery = None
-            self._closing = True
-            if self.session is not None and self.session.link is self:
-                self.session.link = None
-            self.done.set()
+            return self._by_protocol[session]
+        except KeyError:
+            raise LookupError(f"no session with protocol {session!r}") from None
 
-    async def _writer(self) -> None:
-        assert self._nursery is not None
-        nursery = self._nursery
-        try:
-            await self._ws.run_writer()
-        except WireClosed:
-            pass
-        finally:
-            nursery.cancel_scope.cancel()
+    def connected(self, session: Session | str | None) -> list[Session]:
+        """The target sessions of a fault: the one given, or every connected one."""
+        if session is not None:
+            target = self.resolve(session)
+            if target.link is None:
+                raise LookupError(f"{target!r} has no socket")
+            return [target]
+        targets = [s for s in self.sessions if s.link is not None]
+        if not targets:
+            raise LookupError("no connected session")
+        return targets
 
-    async def _pinger(self, interval: float) -> None:
-        while True:
-            await trio.sleep(interval)
-            if self.session is not None:
-                frame = request_frame("signalwire.ping", {"timestamp": self.fake.timestamp()})
-                self.send(dumps(frame))
-
-    async def _reader(self) -> None:
-        ws = self._ws
-        handle = self._handle_message
-        while True:
-            try:
-                messages = await ws.receive_batch()
-            except WireClosed as exc:
-                logger.debug("fake relay: link #%d closed: %s", self.number, exc.reason)
-                return
-            if not messages:
-                continue
-            if logger.isEnabledFor(logging.DEBUG):
-                self._log_batch(messages)
-            self._arrived = trio.current_time()  # one read: one arrival time
-            for text in messages:
-                try:
-                    await handle(text)
-                except Exception as exc:
-                    self.fake.record_internal_error(exc)
-
-    # -- incoming frames --------------------------------------------------
-
-    def _log_batch(self, messages: list[str]) -> None:
-        """Log what arrived: methods and ids only (params may hold credentials)."""
-        for text in messages:
-            try:
-                frame = json.loads(text)
-            except ValueError:
-                frame = None
-            if isinstance(frame, dict):
-                kind = frame.get("method") if isinstance(frame.get("method"), str) else "reply"
-                logger.debug("fake relay: link #%d <- %s id=%r", self.number, kind, frame.get("id"))
-            else:
-                logger.debug("fake relay: link #%d <- %d chars", self.number, len(text))
-
-    def _journal_raw(self, text: str) -> None:
-        protocol = self.session.protocol if self.session else None
-        entry = JournalEntry(None, None, None, {}, None, None, protocol, self._arrived, text)
-        self.fake.journal.append(entry)
-
-    async def _handle_message(self, text: str) -> None:
-        try:
-            frame = json.loads(text)
-        except ValueError:
-            self._journal_raw(text)
-            logger.warning("fake relay: unparsable frame (%d chars) on %r", len(text), self)
-            self.send(error_text(None, PARSE_ERROR, "Parse error"))
-            return
-        if not isinstance(frame, dict):
-            self._journal_raw(text)
-            logger.warning("fake relay: frame is not an object on %r", self)
-            self.send(error_text(None, INVALID_REQUEST, "Invalid Request: not an object"))
-            return
-        method = frame.get("method")
-        frame_id = frame.get("id")
-        params = frame.get("params")
-        entry = JournalEntry(
-            frame,
-            method if isinstance(method, str) else None,
-            frame_id,
-            params if isinstance(params, dict) else {},
-            frame.get("result"),
-            frame.get("error"),
-            self.session.protocol if self.session else None,
-            self._arrived,
-        )
-        self.fake.journal.append(entry)
-        if frame_id is None:
-            logger.warning("fake relay: frame without id ignored on %r", self)
-        elif isinstance(frame_id, (dict, list, bool)):
-            self.send(error_text(None, INVALID_REQUEST, "Invalid Request: bad id"))
-        elif method is None:
-            if "result" in frame or "error" in frame:
-                self._handle_response(frame_id)
-            else:
-                self.send(error_text(frame_id, INVALID_REQUEST, "Invalid Request: no method"))
-        elif not isinstance(method, str):
-            self.send(error_text(frame_id, INVALID_REQUEST, "Invalid Request: bad method"))
-        elif "params" in frame and not isinstance(params, dict):
-            self.send(error_text(frame_id, INVALID_PARAMS, "Invalid params: not an object"))
-        else:
-            await self._handle_request(entry)
-
-    def _handle_response(self, frame_id: object) -> None:
-        if self.session is not None and self.session.acknowledge(frame_id):
-            return
-        self.fake.response_arrived(frame_id)
-
-    async def _handle_request(self, entry: JournalEntry) -> None:
-        fake = self.fake
-        method = entry.method
-        assert method is not None
-        if method.startswith("calling."):
-            call_id = entry.params.get("call_id")
-            call = fake.calls.get(call_id) if isinstance(call_id, str) else None
-            if call is not None:
-                call.record_command(entry)
-        delay = fake.take_delay(method)
-        if delay is not None and self._nursery is not None:
-            self._nursery.start_soon(self._delayed, delay, entry)
-        else:
-            await self._process(entry)
-
-    async def _delayed(self, delay: float, entry: JournalEntry) -> None:
-        await trio.sleep(delay)
-        try:
-            await self._process(entry)
-        except Exception as exc:
-            self.fake.record_internal_error(exc)
-
-    async def _process(self, entry: JournalEntry) -> None:
-        method = entry.method
-        assert method is not None
-        failure = self.fake.take_failure(method)
-        try:
-            if failure is not None:
-                self.send(failure(entry.id))
-            elif self.session is None:
-                if method != "signalwire.connect":
-                    raise JsonRpcError(INVALID_REQUEST, "Send signalwire.connect first")
-                self._connect(entry)
-            elif method == "signalwire.connect":
-                raise JsonRpcError(INVALID_REQUEST, "Session already established")
-            elif method in _SESSION_METHODS:
-                _SESSION_METHODS[method](self, self.session, entry)
-            else:
-                await dispatch_command(self, self.session, entry)
-        except JsonRpcError as exc:
-            self.send(error_text(entry.id, exc.code, exc.message))
-        except Exception as exc:
-            self.fake.record_internal_error(exc)
-            self.send(error_text(entry.id, INTERNAL_ERROR, "Internal error"))
-
-    def _connect(self, entry: JournalEntry) -> None:
-        fake = self.fake
-        params = entry.params
-        auth = params.get("authentication")
-        if not isinstance(auth, dict):
-            raise JsonRpcError(INVALID_PARAMS, "Invalid params: missing authentication")
-        contexts = _string_list(params, "contexts") if params.get("contexts") is not None else []
-        reject_code = fake.reject_code
-        if reject_code is None and not fake.credentials_ok(auth):
-            reject_code = AUTH_FAILED
-        if reject_code is not None:
-            logger.info("fake relay: rejected signalwire.connect on %r", self)
-            self.send(error_text(entry.id, reject_code, "Authentication failed"))
-            self.close_soon()
-            return
-        session = fake.resumable_session(params.get("protocol"), params.get("authorization_state"))
-        restored = session is not None
-        if session is None:
-            session = fake.new_session()
-        else:
-            session.restored_count += 1
-            old = session.link
-            if old is not None and old is not self:
-                old.session = None
-                fake.spawn(old.abort)
-        session.subscribe(contexts)
-        self.session = session
-        result = {
-            "identity": session.identity,
-            "protocol": session.protocol,
-            "authorization": fake.authorization(session),
-            "session_restored": restored,
-        }
-        self.send(result_text(entry.id, result))
-        session.attach(self, restored=restored)
+    def next_subscriber(self, context: str | None, exclude: Sequence[str]) -> Session | None:
+        """Whose turn it is to get a call on ``context`` (connected sessions first)."""
+        candidates = [
+            s for s in self.sessions if context in s.contexts and s.protocol not in exclude
+        ]
+        pool = [s for s in candidates if s.link is not None] or candidates
+        if not pool:
+            return None
+        turn = self._round_robin.get(context or "", 0)
+        self._round_robin[context or ""] = turn + 1
+        return pool[turn % len(pool)]

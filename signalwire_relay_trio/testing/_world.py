@@ -1,27 +1,30 @@
-"""The scripted world: calls the fake server knows, and how dials play out."""
+"""The scripted world: the calls the fake server knows.
+
+Calls sit below sessions, command handlers and the server; what a call needs
+from those is spelled out as protocols: :class:`World` (the fake relay) and
+:class:`Controller` (the session controlling a call).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
 from ._frames import new_id, new_node_id
 from ._journal import JournalEntry, Notifier
-
-if TYPE_CHECKING:
-    from ._ops import FakeOperation
-    from ._server import FakeRelay
-    from ._session import Session
+from ._operation import FakeOperation, OperationWorld
 
 __all__ = [
     "DIAL_OUTCOMES",
     "DTMF_DIGITS",
     "SCRIPT_DEFAULTS",
+    "Controller",
     "FakeCall",
+    "World",
     "device_number",
-    "run_dial",
+    "microseconds",
 ]
 
 #: Digits the caller can press.
@@ -53,6 +56,33 @@ DIAL_OUTCOMES: dict[str, str | None] = {
 }
 
 
+class World(OperationWorld, Protocol):
+    """What calls and command handlers need from the fake relay."""
+
+    calls: dict[str, FakeCall]
+    queues: dict[str, list[FakeCall]]
+    conferences: dict[str, JSON]
+
+    def dial_plan(self, device: JSON) -> tuple[str, float]: ...
+
+    def add_dialed_call(self, call: FakeCall) -> None: ...
+
+    def offer_call(self, call: FakeCall) -> bool: ...
+
+
+class Controller(Protocol):
+    """The session controlling a call, as the call sees it: where its events go."""
+
+    protocol: str
+
+    def emit(self, event_type: str, params: JSON, *, context: str | None = None) -> str: ...
+
+
+def microseconds(world: World) -> int:
+    """The fake's clock as queue timestamps carry it."""
+    return int(world.timestamp() * 1_000_000)
+
+
 def device_number(device: JSON) -> str | None:
     """The number or address a device rings: ``to_number`` (phone) or ``to``."""
     params = device.get("params")
@@ -78,14 +108,14 @@ class FakeCall:
 
     def __init__(
         self,
-        fake: FakeRelay,
+        fake: World,
         *,
         direction: str,
         device: JSON,
         node_id: str | None = None,
         context: str | None = None,
         tag: str | None = None,
-        session: Session | None = None,
+        session: Controller | None = None,
     ) -> None:
         self._fake = fake
         self.call_id = new_id()
@@ -120,7 +150,7 @@ class FakeCall:
         return f"<FakeCall {self.call_id} {self.direction} {self.state}>"
 
     @property
-    def fake(self) -> FakeRelay:
+    def fake(self) -> World:
         return self._fake
 
     @property
@@ -156,6 +186,10 @@ class FakeCall:
         if self.peer is not None:
             params["peer"] = {"call_id": self.peer.call_id, "node_id": self.peer.node_id}
         return params
+
+    def ids(self) -> JSON:
+        """The ids most events about this call start with."""
+        return {"node_id": self.node_id, "call_id": self.call_id}
 
     def emit(self, event_type: str, params: JSON, *, context: str | None = None) -> None:
         """Send an event about this call to its controlling session, if any."""
@@ -210,6 +244,20 @@ class FakeCall:
         self.commands.append(entry)
         self._commands_changed.notify()
 
+    def leave_queue(self) -> JSON | None:
+        """Take the call out of its queue; returns its queue entry (None when in none)."""
+        entry = self.queue_entry
+        if entry is None:
+            return None
+        self.queue_entry = None
+        members = self._fake.queues.get(entry["name"], [])
+        if self in members:
+            members.remove(self)
+        return entry
+
+    def emit_queue_event(self, entry: JSON, status: str) -> None:
+        self.emit("calling.call.queue", {"status": status, **entry, **self.ids()})
+
     # -- test API ---------------------------------------------------------
 
     async def hangup(self, reason: str = "hangup") -> None:
@@ -253,9 +301,11 @@ class FakeCall:
 
     async def dequeue(self) -> None:
         """An agent takes the call out of its queue: ``calling.call.queue`` ``dequeue``."""
-        from ._bridge import dequeue_call  # here: _bridge imports this module
-
-        dequeue_call(self)
+        entry = self.leave_queue()
+        if entry is None:
+            raise AssertionError(f"call {self.call_id} is not in a queue")
+        dequeued = {**entry, "position": 0, "size": 0, "dequeue_ts": microseconds(self._fake)}
+        self.emit_queue_event(dequeued, "dequeue")
         await trio.lowlevel.checkpoint()
 
     async def wait_for_operation(
@@ -296,60 +346,3 @@ class FakeCall:
                 if entry.method == method:
                     return entry
             await self._commands_changed.wait()
-
-
-def _dial_event(call_or_node: str, tag: str, dial_state: str, **extra: Any) -> JSON:
-    params: JSON = {"node_id": call_or_node, "tag": tag, "dial_state": dial_state}
-    params.update(extra)
-    return params
-
-
-async def run_dial(
-    fake: FakeRelay, session: Session, tag: str, groups: list[list[JSON]], node_id: str
-) -> None:
-    """Play out a ``calling.dial`` for ``session``; the ack was already sent.
-
-    Serial groups are tried in order; the devices of one group ring in
-    parallel and the first leg scripted to answer wins (the others in its
-    group end with ``cancel``). Ring times run on trio's clock.
-    """
-    session.emit("calling.call.dial", _dial_event(node_id, tag, "dialing"))
-    last_reason = "error"
-    for group in groups:
-        legs = [
-            FakeCall(
-                fake, direction="outbound", device=device, node_id=node_id, tag=tag, session=session
-            )
-            for device in group
-        ]
-        for leg in legs:
-            fake.calls[leg.call_id] = leg
-            leg.emit("calling.call.state", leg.call_params())
-        for leg in legs:
-            leg.set_state("ringing")
-        plan = sorted(
-            ((*fake.dial_plan(leg.device), leg) for leg in legs), key=lambda item: item[1]
-        )
-        start = trio.current_time()
-        for outcome, ring_time, leg in plan:
-            await trio.sleep_until(start + ring_time)
-            if leg.state != "ringing":  # hung up by the client meanwhile
-                last_reason = leg.end_reason or last_reason
-                continue
-            reason = DIAL_OUTCOMES[outcome]
-            if reason is not None:
-                leg.end(reason, via_ending=False)
-                last_reason = reason
-                continue
-            leg.set_state("answered")
-            for other in legs:
-                if other is not leg and other.state != "ended":
-                    other.end("cancel", via_ending=False)
-            winner = {**leg.call_params(), "dial_winner": True}
-            session.emit("calling.call.dial", _dial_event(node_id, tag, "answered", call=winner))
-            fake.add_dialed_call(leg)
-            return
-    session.emit(
-        "calling.call.dial",
-        _dial_event(node_id, tag, "failed", reason=last_reason, source="outbound"),
-    )

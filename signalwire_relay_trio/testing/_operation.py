@@ -1,37 +1,30 @@
-"""Long-running call operations: timings, the operation base class and controls.
+"""Long-running call operations: their pace and the base every kind builds on.
 
 An operation is what an action command (``calling.play``, ``calling.record``,
 ...) starts: it is acknowledged, then plays out on trio's clock and reports
-through events carrying its ``control_id``. The playouts live in
-``_media`` (play, record), ``_input`` (collect, play_and_collect) and
-``_operations`` (detect, tap, stream, fax, pay, transcribe, ai, send_digits);
-this module holds what they share, and the generic controls
-(``calling.<kind>.stop/pause/resume/volume/start_input_timers``).
+through events carrying its ``control_id``. Each kind lives with its command
+(``_play_record``, ``_collect``, ``_detect_and_digits``, ``_media_forks``,
+``_fax_and_pay``); this module holds what they share. It sits below
+:class:`FakeCall`, so what it needs from a call and from the fake is spelled
+out as protocols (:class:`OperationCall`, :class:`OperationWorld`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import attrs
 import trio
 
-from ._commands import CommandContext, Reject, ack, command
 from ._journal import Notifier
-
-if TYPE_CHECKING:
-    from ._server import FakeRelay
-    from ._world import FakeCall
 
 __all__ = [
     "DEFAULT_TIMINGS",
     "FakeOperation",
     "FakeTimings",
-    "number_param",
-    "number_param_signed",
-    "start_operation",
+    "OperationCall",
+    "OperationWorld",
 ]
 
 JSON = dict[str, Any]
@@ -75,20 +68,42 @@ class FakeTimings:
 DEFAULT_TIMINGS = FakeTimings()
 
 
-def number_param(params: JSON, key: str, default: float | None = None) -> float | None:
-    """``params[key]`` as a float (``default`` when absent); 400 when not a number."""
-    value = params.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise Reject("400", f"Invalid {key}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise Reject("400", f"Invalid {key}") from None
-    if math.isnan(number) or number < 0:
-        raise Reject("400", f"Invalid {key}")
-    return number
+class OperationWorld(Protocol):
+    """What an operation needs from the fake relay."""
+
+    timings: FakeTimings
+    audio_durations: dict[str, float]
+    broken_urls: set[str]
+
+    def timestamp(self) -> float: ...
+
+    def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None: ...
+
+
+class OperationCall(Protocol):
+    """What an operation needs from its call (a :class:`FakeCall`)."""
+
+    call_id: str
+    node_id: str
+    segment_id: str
+    direction: str
+    pending_input: list[tuple[str, str]]
+    operations: dict[str, FakeOperation]
+
+    @property
+    def fake(self) -> OperationWorld: ...
+
+    @property
+    def from_number(self) -> str | None: ...
+
+    @property
+    def to_number(self) -> str | None: ...
+
+    def emit(self, event_type: str, params: JSON, *, context: str | None = None) -> None: ...
+
+    def notify(self) -> None: ...
+
+    def scripted(self, key: str) -> Any: ...
 
 
 class FakeOperation:
@@ -107,7 +122,7 @@ class FakeOperation:
     #: The event type this operation reports with.
     event_type = ""
 
-    def __init__(self, call: FakeCall, params: JSON) -> None:
+    def __init__(self, call: OperationCall, params: JSON) -> None:
         self.call = call
         self.params = params
         control_id = params.get("control_id")
@@ -137,7 +152,7 @@ class FakeOperation:
         return f"<FakeOperation {self.kind} {self.control_id} {self.state} {status}>"
 
     @property
-    def fake(self) -> FakeRelay:
+    def fake(self) -> OperationWorld:
         return self.call.fake
 
     @property
@@ -311,96 +326,3 @@ class FakeOperation:
         """Block until the operation is over."""
         while not self.done:
             await self._changed.wait()
-
-
-def start_operation(ctx: CommandContext, op: FakeOperation, message: str, **extra: Any) -> JSON:
-    """Acknowledge ``op`` and start it right after the ack; 409 if its control_id runs."""
-    running = ctx.call.operations.get(op.control_id)
-    if running is not None and not running.done:
-        raise Reject("409", "control_id already in use")
-    ctx.after_reply(op.start)
-    return ack(message, call_id=ctx.call.call_id, control_id=op.control_id, **extra)
-
-
-# -- controls -----------------------------------------------------------------
-
-#: ``calling.<kind>.<control>`` -> the operation kinds it may address.
-_CONTROL_KINDS: dict[str, tuple[str, ...]] = {
-    "play": ("play",),
-    "record": ("record",),
-    "play_and_collect": ("play_and_collect",),
-    "collect": ("collect", "play_and_collect"),
-    "detect": ("detect",),
-    "tap": ("tap",),
-    "stream": ("stream",),
-    "send_fax": ("send_fax",),
-    "receive_fax": ("receive_fax",),
-    "pay": ("pay",),
-    "transcribe": ("transcribe",),
-    "ai": ("ai",),
-}
-
-_CONTROLS: dict[str, tuple[str, ...]] = {
-    "play": ("stop", "pause", "resume", "volume"),
-    "record": ("stop", "pause", "resume"),
-    "play_and_collect": ("stop", "volume"),
-    "collect": ("stop", "start_input_timers"),
-    "detect": ("stop",),
-    "tap": ("stop",),
-    "stream": ("stop",),
-    "send_fax": ("stop",),
-    "receive_fax": ("stop",),
-    "pay": ("stop",),
-    "transcribe": ("stop",),
-    "ai": ("stop",),
-}
-
-_MESSAGES = {
-    "stop": "Stopping",
-    "pause": "Paused",
-    "resume": "Resumed",
-    "volume": "Volume set",
-    "start_input_timers": "Started input timers",
-}
-
-PAUSE_BEHAVIORS = ("silence", "skip")
-
-
-async def _control(ctx: CommandContext) -> JSON:
-    method = ctx.entry.method
-    assert method is not None
-    kind, _, control = method.removeprefix("calling.").rpartition(".")
-    op = ctx.call.operations.get(ctx.params["control_id"])
-    # A finished operation is gone for the server too: tolerant clients treat 404 as "done".
-    if op is None or op.done or op.kind not in _CONTROL_KINDS[kind]:
-        raise Reject("404", "Operation not found")
-    if control == "stop":
-        ctx.after_reply(op.stop)
-    elif control == "pause":
-        behavior = ctx.params.get("behavior")
-        if kind == "record":
-            behavior = behavior or "silence"
-            if behavior not in PAUSE_BEHAVIORS:
-                raise Reject("400", "Invalid behavior")
-        ctx.after_reply(lambda: op.pause(behavior))
-    elif control == "resume":
-        ctx.after_reply(op.resume)
-    elif control == "volume":
-        volume = number_param_signed(ctx.params, "volume")
-        ctx.after_reply(lambda: op.set_volume(volume))
-    else:
-        ctx.after_reply(op.start_input_timers)
-    return ack(_MESSAGES[control], call_id=ctx.call.call_id, control_id=op.control_id)
-
-
-def number_param_signed(params: JSON, key: str) -> float:
-    """A required number that may be negative (dB); 400 when missing or not a number."""
-    value = params.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Reject("400", f"Missing or invalid {key}")
-    return float(value)
-
-
-for _kind, _names in _CONTROLS.items():
-    command(*(f"calling.{_kind}.{name}" for name in _names), needs_control_id=True)(_control)
-del _kind, _names

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._commands import CommandContext, Reject, command
-from ._ops import FakeOperation, FakeTimings, number_param, start_operation
+from ._controls import start_operation
+from ._dispatch import CommandContext, Reject, number_param
+from ._operation import FakeOperation, FakeTimings, OperationCall, OperationWorld
 
-if TYPE_CHECKING:
-    from ._server import FakeRelay
-    from ._world import FakeCall
-
-__all__ = ["PlayOperation", "RecordOperation", "check_media", "media_seconds"]
+__all__ = [
+    "BYTES_PER_SECOND",
+    "PlayOperation",
+    "RecordOperation",
+    "check_media",
+    "media_seconds",
+    "play",
+    "record",
+]
 
 JSON = dict[str, Any]
 
@@ -59,7 +64,7 @@ def check_media(items: object, key: str = "play") -> list[JSON]:
     return items
 
 
-def media_seconds(fake: FakeRelay, item: JSON) -> float:
+def media_seconds(fake: OperationWorld, item: JSON) -> float:
     """How long one (checked) media item plays."""
     timings: FakeTimings = fake.timings
     kind, params = item["type"], item["params"]
@@ -79,7 +84,7 @@ class PlayOperation(FakeOperation):
     kind = "play"
     event_type = "calling.call.play"
 
-    def __init__(self, call: FakeCall, params: JSON) -> None:
+    def __init__(self, call: OperationCall, params: JSON) -> None:
         super().__init__(call, params)
         self.items = check_media(params.get("play"))
         loop = params.get("loop", 1)
@@ -113,8 +118,7 @@ class PlayOperation(FakeOperation):
         self.emit({"state": "playing"})
 
 
-@command("calling.play", needs_control_id=True)
-async def _play(ctx: CommandContext) -> JSON:
+async def play(ctx: CommandContext) -> JSON:
     return start_operation(ctx, PlayOperation(ctx.call, ctx.params), "Playing")
 
 
@@ -124,7 +128,7 @@ class RecordOperation(FakeOperation):
     kind = "record"
     event_type = "calling.call.record"
 
-    def __init__(self, call: FakeCall, params: JSON) -> None:
+    def __init__(self, call: OperationCall, params: JSON) -> None:
         super().__init__(call, params)
         record = params.get("record")
         if not isinstance(record, dict):
@@ -215,7 +219,6 @@ class RecordOperation(FakeOperation):
         self.emit(self._fields("recording"))
 
 
-@command("calling.record", needs_control_id=True)
-async def _record(ctx: CommandContext) -> JSON:
+async def record(ctx: CommandContext) -> JSON:
     op = RecordOperation(ctx.call, ctx.params)
     return start_operation(ctx, op, "Recording", url=op.url)

@@ -24,18 +24,16 @@ fake's choice. A continuous collect ignores ``initial_timeout``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from ._commands import CommandContext, Reject, command
-from ._media import check_media, media_seconds
-from ._ops import FakeOperation, number_param, start_operation
+from ._controls import start_operation
+from ._dispatch import CommandContext, Reject, number_param
+from ._operation import FakeOperation, OperationCall
+from ._play_record import check_media, media_seconds
 
-if TYPE_CHECKING:
-    from ._world import FakeCall
-
-__all__ = ["CollectOperation"]
+__all__ = ["CollectOperation", "collect", "play_and_collect"]
 
 JSON = dict[str, Any]
 
@@ -69,7 +67,7 @@ class CollectOperation(FakeOperation):
 
     event_type = "calling.call.collect"
 
-    def __init__(self, call: FakeCall, params: JSON, *, with_prompt: bool) -> None:
+    def __init__(self, call: OperationCall, params: JSON, *, with_prompt: bool) -> None:
         super().__init__(call, params)
         self.kind = "play_and_collect" if with_prompt else "collect"
         self.prompt: list[JSON] | None = None
@@ -262,13 +260,11 @@ class CollectOperation(FakeOperation):
         self.emit({"state": "finished"})
 
 
-@command("calling.collect", needs_control_id=True)
-async def _collect(ctx: CommandContext) -> JSON:
+async def collect(ctx: CommandContext) -> JSON:
     op = CollectOperation(ctx.call, ctx.params, with_prompt=False)
     return start_operation(ctx, op, "Collecting")
 
 
-@command("calling.play_and_collect", needs_control_id=True)
-async def _play_and_collect(ctx: CommandContext) -> JSON:
+async def play_and_collect(ctx: CommandContext) -> JSON:
     op = CollectOperation(ctx.call, ctx.params, with_prompt=True)
     return start_operation(ctx, op, "Playing and collecting")

@@ -1,0 +1,62 @@
+"""``open_fake_relay``: a fake RELAY server that runs for the duration of a block."""
+
+from __future__ import annotations
+
+import ssl
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import trio
+
+from ._server import FakeRelay
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["open_fake_relay"]
+
+
+@asynccontextmanager
+async def open_fake_relay(
+    *,
+    project: str = "test-project",
+    token: str = "test-token",
+    jwt_token: str | None = None,
+    contexts: Sequence[str] = ("office",),
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    ping_interval: float | None = None,
+) -> AsyncIterator[FakeRelay]:
+    """Run a fake RELAY server for the duration of the block.
+
+    It listens on ``host:port`` (``wss://`` when ``ssl_context`` is given) and
+    also serves in-memory connections (:meth:`FakeRelay.open_memory_stream`).
+    Leaving the block cancels every connection. An exception from the body
+    leaves unwrapped.
+    """
+    fake = FakeRelay(
+        project=project,
+        token=token,
+        jwt_token=jwt_token,
+        contexts=contexts,
+        host=host,
+        port=port,
+        ssl_context=ssl_context,
+        ping_interval=ping_interval,
+    )
+    lone: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await fake.start(nursery)
+            try:
+                yield fake
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        lone = group.exceptions[0]
+    if lone is not None:
+        raise lone
