@@ -25,6 +25,12 @@ CORE = [
     "_events",
     "_convert",
     "_models",
+    "_field_rules",
+    "_wire_shape",
+    "_media_builders",
+    "_device_builders",
+    "_input_builders",
+    "_pay_builders",
     "_framing",
 ]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
