@@ -30,7 +30,16 @@ CORE = [
     "_constants",
     "_events",
     "_convert",
+    "_event_base",
+    "_call_events",
+    "_messaging_events",
     "_models",
+    "_field_rules",
+    "_wire_shape",
+    "_media_builders",
+    "_device_builders",
+    "_input_builders",
+    "_pay_builders",
     "_framing",
 ]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
