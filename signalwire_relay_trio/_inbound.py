@@ -253,7 +253,8 @@ def _message_task_name(message: Message) -> str:
 async def run_call_handler(handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
     """Run one call's handler in the call's own task group, then hang up."""
     try:
-        async with call._task_group() as nursery:
+        async with trio.open_nursery() as nursery:
+            call._use_task_group(nursery)
             try:
                 await handler(call)
             finally:
@@ -261,6 +262,7 @@ async def run_call_handler(handler: Callable[[Call], Awaitable[Any]], call: Call
     except BaseException as exc:
         _log_handler_exit(call, exc)
     finally:
+        call._use_task_group(None)
         if call.active:
             with trio.move_on_after(HANGUP_GRACE) as scope:
                 scope.shield = True
