@@ -20,7 +20,7 @@ from typing import Any, TypeVar, Union
 
 import trio
 
-from ._actions import Action, ActionStart, CallActions
+from ._actions import Action, ActionStart, CallActions, Completion
 from ._constants import CallState
 from ._errors import CallEndedError
 from ._events import CallStateEvent, RelayEvent
@@ -216,7 +216,7 @@ class CallBase:
             return
         self._end_error = error
         if self._actions is not None:
-            self._actions.end_all(error)
+            self._actions.end_all(error, self._ended_event)
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.fail(error)
@@ -422,9 +422,11 @@ class CallBase:
         params: Mapping[str, Any],
         control_id: str | None = None,
         method_prefix: str | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[A]:
         """The :class:`ActionStart` of a long-running command on this call."""
-        return ActionStart(partial(self._begin, kind, method, params, control_id, method_prefix))
+        begin = partial(self._begin, kind, method, params, control_id, method_prefix, on_completed)
+        return ActionStart(begin)
 
     async def _begin(
         self,
@@ -433,12 +435,16 @@ class CallBase:
         params: Mapping[str, Any],
         control_id: str | None,
         method_prefix: str | None,
+        on_completed: Completion | None,
     ) -> A:
         self._raise_if_ended()
         if self._actions is None:
-            self._actions = CallActions(self, self._host, self._execute, self._gone)
-        action: A = await self._actions.begin(kind, method, params, control_id, method_prefix)
-        return action
+            self._actions = CallActions(
+                self, self._host, self._execute, self._gone, self._run_listener
+            )
+        return await self._actions.begin(
+            kind, method, params, control_id, method_prefix, on_completed
+        )
 
 
 async def _await_listener(call_id: str, awaitable: Awaitable[Any], event_type: str) -> None:

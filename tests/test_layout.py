@@ -32,6 +32,7 @@ CORE = [
     "_convert",
     "_models",
     "_framing",
+    "_params",
 ]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
 # The trio layer, bottom to top: each module may import the core and those before it.
