@@ -10,7 +10,6 @@ the connection is seen only through the narrow :class:`~._hosts.CallHost`.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
@@ -26,7 +25,13 @@ from ._errors import CallEndedError
 from ._events import CallStateEvent, RelayEvent
 from ._hosts import CallHost
 from ._state import wait_within
-from ._subscriptions import EventFeed, EventPredicate, EventStream, EventWaiter
+from ._subscriptions import (
+    EventFeed,
+    EventPredicate,
+    EventStream,
+    EventWaiter,
+    run_listener,
+)
 
 __all__ = ["HANGUP_GRACE", "CallBase", "shared_device", "shared_string"]
 
@@ -55,7 +60,12 @@ _NO_SCOPE = contextlib.nullcontext()
 
 
 class CallBase:
-    """A RELAY call's state and events. Made by the connection; not by users."""
+    """A RELAY call's state and events. Made by the connection; not by users.
+
+    The reference's string properties (``call_id``, ``node_id``,
+    ``project_id``, ``context``, ``tag``, ``direction``, ``segment_id``) are
+    always strings: ``""`` when the server has not said.
+    """
 
     # Slots: a process may hold thousands of idle calls.
     __slots__ = (
@@ -88,13 +98,13 @@ class CallBase:
         *,
         call_id: str,
         node_id: str,
-        project_id: str | None = None,
-        context: str | None = None,
-        tag: str | None = None,
-        direction: str | None = None,
+        project_id: str = "",
+        context: str = "",
+        tag: str = "",
+        direction: str = "",
         device: dict[str, Any] | None = None,
         state: CallState = CallState.CREATED,
-        segment_id: str | None = None,
+        segment_id: str = "",
     ) -> None:
         self._host = host
         self.call_id = call_id
@@ -199,16 +209,10 @@ class CallBase:
             self.end_reason = event.end_reason
 
     def _run_listener(self, handler: EventHandler, event: RelayEvent) -> None:
-        try:
-            result = handler(event)
-        except Exception:
-            logger.exception(
-                "call %s: %s listener raised for %s", self.call_id, handler, event.event_type
-            )
-            return
-        if inspect.isawaitable(result):
-            run = partial(_await_listener, self.call_id, result, event.event_type)
-            self._host.spawn(self._nursery, run, f"call {self.call_id} {event.event_type}")
+        run_listener(f"call {self.call_id}", handler, event, self._spawn)
+
+    def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        self._host.spawn(self._nursery, run, name)
 
     def _finish(self, error: CallEndedError) -> None:
         """The call is over for this client: settle everything it owns."""
@@ -245,7 +249,7 @@ class CallBase:
         }
         for key in ("direction", "tag", "segment_id", "end_reason"):
             value = getattr(self, key)
-            if value is not None:
+            if value:
                 params[key] = value
         if self.device:
             params["device"] = self.device
@@ -255,10 +259,10 @@ class CallBase:
             call_id=self.call_id,
             node_id=self.node_id,
             call_state=state,
-            direction=self.direction,
+            direction=self.direction or None,
             device=self.device or None,
-            tag=self.tag,
-            segment_id=self.segment_id,
+            tag=self.tag or None,
+            segment_id=self.segment_id or None,
             end_reason=self.end_reason if state is CallState.ENDED else None,
         )
 
@@ -445,13 +449,6 @@ class CallBase:
         return await self._actions.begin(
             kind, method, params, control_id, method_prefix, on_completed
         )
-
-
-async def _await_listener(call_id: str, awaitable: Awaitable[Any], event_type: str) -> None:
-    try:
-        await awaitable
-    except Exception:
-        logger.exception("call %s: %s listener failed", call_id, event_type)
 
 
 # -- call facts shared between calls -------------------------------------------

@@ -30,6 +30,11 @@ logger = logging.getLogger("signalwire_relay_trio")
 EARLY_MESSAGE_EVENTS = 256
 
 
+def _text(value: Any) -> str:
+    """A string fact of the wire, or ``""`` when it is missing or not a string."""
+    return value if isinstance(value, str) else ""
+
+
 class DialTarget(Protocol):
     """A dial in flight, as the reader sees it: it takes its legs' events."""
 
@@ -104,13 +109,13 @@ class CallRegistry:
             self,
             call_id=event.call_id or "",
             node_id=shared_string(event.node_id) or "",
-            project_id=shared_string(event.project_id),
-            context=shared_string(event.context),
-            tag=params.get("tag"),
-            direction=shared_string(params.get("direction")),
+            project_id=shared_string(event.project_id) or "",
+            context=shared_string(event.context) or "",
+            tag=_text(params.get("tag")),
+            direction=shared_string(_text(params.get("direction"))),
             device=shared_device(params.get("device")),
             state=state if state is not CallState.UNKNOWN else CallState.CREATED,
-            segment_id=same_string(params.get("segment_id"), event.call_id),
+            segment_id=same_string(_text(params.get("segment_id")), event.call_id),
         )
         self._router.calls[call.call_id] = call
         return call
@@ -122,12 +127,12 @@ class CallRegistry:
         call = Call(
             self,
             call_id=call_id,
-            node_id=str(info.get("node_id") or ""),
+            node_id=_text(info.get("node_id")),
             tag=tag,
-            direction=info.get("direction") or "outbound",
+            direction=_text(info.get("direction")) or "outbound",
             device=device if isinstance(device, dict) else None,
             state=CallState.ANSWERED if state is CallState.UNKNOWN else state,
-            segment_id=info.get("segment_id"),
+            segment_id=_text(info.get("segment_id")),
         )
         self._router.calls[call_id] = call
         return call
