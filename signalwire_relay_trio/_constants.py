@@ -1,7 +1,8 @@
 """The reference's states and constants: wire enums and the names it exports.
 
-The event classes and their parsing live in ``_events``; these are the plain
-names (states, event types, end reasons) that user code compares against.
+The event classes and ``parse_event`` are reached through ``_events``; these
+are the plain names (states, event types, end reasons) that user code compares
+against.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ objects), ``WireEnum`` (string enums that tolerate unknown values), and
 ``scrub`` (wire data rendered without credentials).
 
 Everything here is pure Python: no trio, no I/O. Structuring functions are
-generated once per class so the hot path does no reflection.
+generated once per class so the hot path does no reflection; so are the
+builders' unstructuring functions, made in ``_wire_shape`` with this converter.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ E = TypeVar("E", bound="WireEnum")
 #: A generated structuring function: ``fn(mapping, cls) -> instance``.
 StructureFn = Callable[[Mapping[str, Any], type[T]], T]
 
-#: The converter. ``omit_if_default`` keeps ``None`` fields off the wire when
-#: typed builders are unstructured; structuring ignores unknown keys.
-converter = cattrs.Converter(omit_if_default=True, forbid_extra_keys=False)
+#: The converter: events are structured with it (``WireModel``, unknown keys
+#: ignored) and the typed builders unstructured (``_wire_shape`` generates and
+#: registers a hook per builder class).
+converter = cattrs.Converter(forbid_extra_keys=False)
 
 
 class WireEnum(str, enum.Enum):

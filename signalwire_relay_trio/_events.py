@@ -1,11 +1,13 @@
-"""RELAY events: one frozen attrs class per ``event_type``, and ``parse_event``.
+"""``parse_event``: the params of a ``signalwire.event`` turned into a typed event.
 
-``parse_event`` turns the params of a ``signalwire.event`` request (the envelope
-holding ``event_type`` and the inner ``params``) into a typed event. It runs for
-every event the reader sees, so the structuring functions are generated once at
-import and the happy path raises nothing. Typed attributes follow the wire
-(RELAY-PROTOCOL.md §5, §7, §9); ``event.params`` keeps the raw inner dict, so
-fields this release does not model stay reachable.
+``parse_event`` takes the envelope (``event_type`` and the inner ``params``) and
+builds the class ``EVENT_CLASSES`` names for its type. It runs for every event
+the reader sees, so the structuring functions are generated once at import and
+the happy path raises nothing. The classes live in ``_event_base``,
+``_call_events`` and ``_messaging_events`` and are re-exported here; each one's
+typed attributes follow the wire (RELAY-PROTOCOL.md §5, §7, §9), and
+``event.params`` keeps the raw inner dict, so fields this release does not
+model stay reachable.
 """
 
 from __future__ import annotations
@@ -13,9 +15,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 from cattrs.gen import override
 
+from ._call_events import (
+    CallingErrorEvent,
+    CallReceiveEvent,
+    CallStateEvent,
+    CollectEvent,
+    ConferenceEvent,
+    ConnectEvent,
+    DenoiseEvent,
+    DetectEvent,
+    DialEvent,
+    EchoEvent,
+    FaxEvent,
+    HoldEvent,
+    PayEvent,
+    PlayEvent,
+    QueueEvent,
+    RecordEvent,
+    ReferEvent,
+    SendDigitsEvent,
+    StreamEvent,
+    TapEvent,
+    TranscribeEvent,
+)
 from ._constants import (
     END_REASON_ABANDONED,
     END_REASON_BUSY,
@@ -49,15 +73,10 @@ from ._constants import (
     EVENT_CONFERENCE,
     EVENT_MESSAGING_RECEIVE,
     EVENT_MESSAGING_STATE,
-    CallState,
-    CollectResultType,
-    ConnectState,
-    DialState,
-    MessageState,
-    PlayState,
-    RecordState,
 )
-from ._convert import FieldError, WireModel, scrubbed_repr, secret_repr, to_str
+from ._convert import FieldError, WireModel, to_str
+from ._event_base import RelayEvent
+from ._messaging_events import MessageReceiveEvent, MessageStateEvent
 
 __all__ = [
     "EVENT_CLASSES",
@@ -88,338 +107,6 @@ __all__ = [
     "parse_event",
 ]
 
-
-# --- Events ------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class RelayEvent:
-    """One ``signalwire.event``. Typed subclasses add the fields of their event type.
-
-    ``params`` is the raw inner dict (unknown fields live only there); the
-    envelope facts (``event_channel``, ``timestamp``, ``project_id``,
-    ``space_id``, ``context``) come from the envelope, else from ``params``.
-    """
-
-    event_type: str
-    params: dict[str, Any] = attrs.field(repr=scrubbed_repr)
-    event_channel: str | None = None
-    timestamp: float | None = None
-    project_id: str | None = attrs.field(default=None, repr=secret_repr)
-    space_id: str | None = None
-    context: str | None = None
-    call_id: str | None = None
-    node_id: str | None = None
-    control_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _CallInfo(RelayEvent):
-    """Fields of the call object, shared by ``calling.call.state`` and ``.receive``."""
-
-    call_state: CallState | None = None
-    direction: str | None = None
-    device: dict[str, Any] | None = None
-    tag: str | None = None
-    segment_id: str | None = None
-    peer: dict[str, Any] | None = None
-    end_reason: str | None = None  # normalised to the END_REASON_* spellings
-    end_source: str | None = None
-    start_time: float | None = None
-    answer_time: float | None = None
-    end_time: float | None = None
-    created_by: str | None = None
-    parent: dict[str, Any] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CallStateEvent(_CallInfo):
-    """``calling.call.state``: the call moved along created → … → ended."""
-
-
-@attrs.frozen(kw_only=True)
-class CallReceiveEvent(_CallInfo):
-    """``calling.call.receive``: an inbound call offered on a subscribed context."""
-
-
-@attrs.frozen(kw_only=True)
-class PlayEvent(RelayEvent):
-    """``calling.call.play``; terminal states are finished and error."""
-
-    state: PlayState | None = None
-
-
-@attrs.frozen(kw_only=True)
-class RecordEvent(RelayEvent):
-    """``calling.call.record``. url/duration/size are read top-level, else in ``record``."""
-
-    state: RecordState | None = None
-    url: str | None = None
-    duration: float | None = None
-    size: int | None = None
-    recording_id: str | None = None
-    start_time: float | None = None
-    end_time: float | None = None
-    pause_behavior: str | None = None
-    record: dict[str, Any] | None = None
-
-
-_COLLECT_ENDS = frozenset(
-    {
-        CollectResultType.DIGIT,
-        CollectResultType.SPEECH,
-        CollectResultType.NO_INPUT,
-        CollectResultType.NO_MATCH,
-        CollectResultType.ERROR,
-        CollectResultType.FINISHED,
-    }
-)
-
-
-@attrs.frozen(kw_only=True)
-class CollectEvent(RelayEvent):
-    """``calling.call.collect``: a result, a partial, or a continuous-mode update."""
-
-    result: dict[str, Any] | None = None
-    result_type: CollectResultType | None = None
-    digits: str | None = None
-    terminator: str | None = None
-    text: str | None = None
-    confidence: float | None = None
-    final: bool | None = None
-    state: str | None = None
-
-    @property
-    def is_final_result(self) -> bool:
-        """True when this event ends the collect (the rule of §5.4, after JSRT)."""
-        if self.result_type is CollectResultType.START_OF_INPUT:
-            return False
-        if self.final is False or self.state == "collecting":
-            return False
-        if self.result_type in _COLLECT_ENDS:
-            return True
-        return self.state in ("finished", "error")
-
-
-@attrs.frozen(kw_only=True)
-class ConnectEvent(RelayEvent):
-    """``calling.call.connect``, routed to the controlling call; ``peer`` is the other leg."""
-
-    connect_state: ConnectState | None = None
-    peer: dict[str, Any] | None = None
-    failed_reason: str | None = None
-    segment_id: str | None = None
-    tag: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class DetectEvent(RelayEvent):
-    """``calling.call.detect``: reports continuously until finished or error."""
-
-    detect: dict[str, Any] | None = None
-    detect_type: str | None = None
-    detect_event: str | None = None
-    beep: bool | None = None
-    segment_id: str | None = None
-
-    @property
-    def is_finished(self) -> bool:
-        return self.detect_event in ("finished", "error")
-
-
-@attrs.frozen(kw_only=True)
-class FaxEvent(RelayEvent):
-    """``calling.call.fax``: ``page`` progress, then ``finished`` or ``error``."""
-
-    fax: dict[str, Any] | None = None
-    fax_type: str | None = None
-    direction: str | None = None
-    page_number: int | None = None
-    pages: int | None = None
-    success: bool | None = None
-    document: str | None = None
-    result: int | None = None
-    result_text: str | None = None
-    identity: str | None = None
-    remote_identity: str | None = None
-    format: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class TapEvent(RelayEvent):
-    state: str | None = None
-    tap: dict[str, Any] | None = None
-    device: dict[str, Any] | None = None
-    segment_id: str | None = None
-    tag: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class StreamEvent(RelayEvent):
-    state: str | None = None
-    url: str | None = None
-    name: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class SendDigitsEvent(RelayEvent):
-    state: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class DialEvent(RelayEvent):
-    """``calling.call.dial``, routed by ``tag`` (there is no top-level ``call_id``)."""
-
-    tag: str | None = None
-    dial_state: DialState | None = None
-    call: dict[str, Any] | None = None
-    reason: str | None = None
-    source: str | None = None
-    winner_call_id: str | None = None  # call.call_id
-    dial_winner: bool | None = None  # call.dial_winner, a bool or "true"/"false"
-
-
-@attrs.frozen(kw_only=True)
-class ReferEvent(RelayEvent):
-    """``calling.call.refer``: every state but ``inProgress`` is terminal."""
-
-    state: str | None = None
-    sip_refer_to: str | None = None
-    sip_refer_response_code: str | None = None
-    sip_notify_response_code: str | None = None
-    segment_id: str | None = None
-    tag: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class DenoiseEvent(RelayEvent):
-    denoised: bool | None = None
-
-
-@attrs.frozen(kw_only=True)
-class PayEvent(RelayEvent):
-    """``calling.call.pay``: progress in ``for_``, outcome in ``result`` (and/or ``state``)."""
-
-    for_: str | None = None  # "for" on the wire
-    state: str | None = None
-    result: str | None = None
-    error_type: str | None = None
-    attempt: int | None = None
-    payment_method: str | None = None
-    payment_card_number: str | None = None
-    payment_card_type: str | None = None
-    payment_card_postal_code: str | None = None
-    payment_card_security_code: str | None = None
-    payment_card_expiration_date: str | None = None
-    security_code: str | None = None
-    expiration_date: str | None = None
-    payment_token: str | None = attrs.field(default=None, repr=secret_repr)
-    payment_confirmation_code: str | None = None
-    payment_error: str | None = None
-    payment_error_code: str | None = None
-    connector_error: dict[str, Any] | None = None
-    status_url: str | None = None
-    status_url_method: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class QueueEvent(RelayEvent):
-    """``calling.call.queue``; the wire's ``id``/``name`` become ``queue_id``/``queue_name``."""
-
-    status: str | None = None
-    queue_id: str | None = None
-    queue_name: str | None = None
-    position: int | None = None
-    size: int | None = None
-    avg_time: int | None = None
-    enqueue_ts: int | None = None
-    dequeue_ts: int | None = None
-    leave_ts: int | None = None
-    status_url: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class EchoEvent(RelayEvent):
-    state: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class TranscribeEvent(RelayEvent):
-    state: str | None = None
-    url: str | None = None
-    recording_id: str | None = None
-    duration: float | None = None
-    size: int | None = None
-    start_time: float | None = None
-    end_time: float | None = None
-    status_url: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class HoldEvent(RelayEvent):
-    state: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ConferenceEvent(RelayEvent):
-    """``calling.conference``; ``call_id`` is the participant the status is about."""
-
-    conference_id: str | None = None
-    name: str | None = None
-    status: str | None = None
-    size: int | None = None
-    segment_id: str | None = None
-    region: str | None = None
-    tag: str | None = None
-    muted: bool | None = None
-    hold: bool | None = None
-    start_on_join: bool | None = None
-    end_on_leave: bool | None = None
-    coaching: bool | None = None
-    recording_url: str | None = None
-    recording_file_size: int | None = None
-    recording_duration: float | None = None
-    reason_ended: str | None = None
-    call_id_ending_conf: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CallingErrorEvent(RelayEvent):
-    """``calling.error``: an asynchronous problem report; ``code`` is an int."""
-
-    code: int | None = None
-    message: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class _MessageInfo(RelayEvent):
-    """The message object shared by ``messaging.receive`` and ``messaging.state``."""
-
-    message_id: str | None = None
-    message_state: MessageState | None = None
-    direction: str | None = None
-    from_number: str | None = None
-    to_number: str | None = None
-    body: str | None = None
-    media: list[str] = attrs.field(factory=list)
-    tags: list[str] = attrs.field(factory=list)
-    tag: str | None = None
-    segments: int | None = None
-    reason: str | None = None
-    region: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class MessageReceiveEvent(_MessageInfo):
-    """``messaging.receive``: an inbound message, complete on arrival."""
-
-
-@attrs.frozen(kw_only=True)
-class MessageStateEvent(_MessageInfo):
-    """``messaging.state``: delivery progress of a sent message."""
-
-
-# --- Structuring -----------------------------------------------------------------------
 
 # Every spelling seen on the wire, squashed (lower case, no "_"/"-"), to the reference's.
 _END_REASONS = {

@@ -459,6 +459,16 @@ def test_collect_config_accepts_builders_alone() -> None:
     assert collect_config_to_wire(Speech(language="en-US")) == {"speech": {"language": "en-US"}}
 
 
+def test_the_converter_writes_builders_as_commands_do() -> None:
+    from signalwire_relay_trio._convert import converter
+
+    sip = Sip("sip:a", "sip:b", headers={"X": "1"}, codecs=["PCMU"], timeout=None)
+    assert converter.unstructure(sip) == device_to_wire(sip)["params"]
+    prompt = PayPrompt(for_="payment-card-number", actions=[PayPromptAction("Say", "Card?")])
+    assert [converter.unstructure(prompt)] == pay_prompts_to_wire(prompt)
+    assert converter.unstructure(TapAudio()) == {"direction": "both"}
+
+
 # --- the device matrix -------------------------------------------------------------
 
 A = Phone("+15550000001", "+15551230000")
@@ -623,13 +633,26 @@ def test_silence_builder_equals_nested_dict(duration: float) -> None:
     assert built == nested
 
 
-def test_models_import_only_attrs_and_the_stdlib() -> None:
+MODEL_LAYER = (
+    "_models",
+    "_media_builders",
+    "_device_builders",
+    "_input_builders",
+    "_pay_builders",
+    "_field_rules",
+    "_wire_shape",
+)
+
+
+@pytest.mark.parametrize("name", MODEL_LAYER)
+def test_model_layer_imports_only_attrs_cattrs_and_the_stdlib(name: str) -> None:
     import ast
 
-    import signalwire_relay_trio._models as models
+    import signalwire_relay_trio
 
-    tree = ast.parse(Path(models.__file__).read_text())
-    roots = {
+    path = Path(signalwire_relay_trio.__file__).parent / f"{name}.py"
+    tree = ast.parse(path.read_text())
+    outside = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
         if isinstance(node, ast.Import)
@@ -637,6 +660,12 @@ def test_models_import_only_attrs_and_the_stdlib() -> None:
     } | {
         node.module.split(".")[0]
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level
     }
-    assert roots <= {"__future__", "attrs", "collections", "math", "typing"}
+    inside = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level
+    }
+    assert outside <= {"__future__", "attrs", "cattrs", "collections", "math", "typing"}
+    assert inside <= {*MODEL_LAYER, "_convert"}
