@@ -223,7 +223,7 @@ class CallBase:
             self._actions.end_all(error, self._ended_event)
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
-            waiter.fail(error)
+            waiter.fail(_own_copy(error))
         for feed in self._feeds:
             feed.close()
         self._host.forget_call(self)
@@ -449,6 +449,17 @@ class CallBase:
         return await self._actions.begin(
             kind, method, params, control_id, method_prefix, on_completed
         )
+
+
+def _own_copy(error: CallEndedError) -> CallEndedError:
+    """A waiter's own ``CallEndedError``, chained to the one that ended the call.
+
+    One exception object raised in many tasks would collect all their
+    tracebacks.
+    """
+    copy = CallEndedError(error.code, error.message)
+    copy.__cause__ = error
+    return copy
 
 
 # -- call facts shared between calls -------------------------------------------

@@ -144,6 +144,9 @@ class Inbound:
         self._calls: Consumers[Call] = Consumers()
         self._messages: Consumers[Message] = Consumers()
         self._draining = False
+        self._running = 0  # handler tasks of serve() and serve_messages()
+        self._all_done: trio.Event | None = None
+        self.handler_errors = 0
 
     @property
     def call_consumers(self) -> int:
@@ -154,6 +157,22 @@ class Inbound:
         self._draining = True
         self._calls.close()
         self._messages.close()
+
+    async def wait_handlers_done(self) -> None:
+        """Return once no handler of ``serve()``/``serve_messages()`` is running."""
+        while self._running:
+            self._all_done = trio.Event()
+            await self._all_done.wait()
+
+    @asynccontextmanager
+    async def _handler_running(self) -> AsyncIterator[None]:
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if not self._running and self._all_done is not None:
+                self._all_done.set()
 
     # -- calls ------------------------------------------------------------------------
 
@@ -211,9 +230,7 @@ class Inbound:
     async def serve_calls(
         self, handler: Callable[[Call], Awaitable[Any]], task_status: trio.TaskStatus[None]
     ) -> None:
-        await self._calls.spawn_each(
-            partial(run_call_handler, handler), _call_task_name, task_status
-        )
+        await self._calls.spawn_each(partial(self._run_call, handler), _call_task_name, task_status)
 
     # -- messages ---------------------------------------------------------------------
 
@@ -238,8 +255,34 @@ class Inbound:
         self, handler: Callable[[Message], Awaitable[Any]], task_status: trio.TaskStatus[None]
     ) -> None:
         await self._messages.spawn_each(
-            partial(_run_message_handler, handler), _message_task_name, task_status
+            partial(self._run_message, handler), _message_task_name, task_status
         )
+
+    async def _run_call(self, handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
+        """Run one call's handler in the call's own task group, then hang up."""
+        async with self._handler_running():
+            try:
+                async with call._task_group() as nursery:
+                    try:
+                        await handler(call)
+                    finally:
+                        nursery.cancel_scope.cancel()
+            except BaseException as exc:
+                if _log_handler_exit(call, exc):
+                    self.handler_errors += 1
+            finally:
+                if call.active:
+                    await _hang_up_after_handler(call)
+
+    async def _run_message(
+        self, handler: Callable[[Message], Awaitable[Any]], message: Message
+    ) -> None:
+        async with self._handler_running():
+            try:
+                await handler(message)
+            except Exception:
+                self.handler_errors += 1
+                logger.exception("message %s: handler raised", message.message_id)
 
 
 def _call_task_name(call: Call) -> str:
@@ -250,44 +293,28 @@ def _message_task_name(message: Message) -> str:
     return f"message {message.message_id}"
 
 
-async def run_call_handler(handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
-    """Run one call's handler in the call's own task group, then hang up."""
-    try:
-        async with call._task_group() as nursery:
-            try:
-                await handler(call)
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseException as exc:
-        _log_handler_exit(call, exc)
-    finally:
-        if call.active:
-            with trio.move_on_after(HANGUP_GRACE) as scope:
-                scope.shield = True
-                try:
-                    await call.hangup()
-                except RelayError as exc:
-                    logger.warning(
-                        "call %s: hangup after its handler failed: %s", call.call_id, exc
-                    )
+async def _hang_up_after_handler(call: Call) -> None:
+    with trio.move_on_after(HANGUP_GRACE) as scope:
+        scope.shield = True
+        try:
+            await call.hangup()
+        except RelayError as exc:
+            logger.warning("call %s: hangup after its handler failed: %s", call.call_id, exc)
 
 
-def _log_handler_exit(call: Call, exc: BaseException) -> None:
-    """Log what a handler raised; re-raise if it was only cancellation."""
+def _log_handler_exit(call: Call, exc: BaseException) -> bool:
+    """Log what a handler raised; True if it failed (not only that its call ended).
+
+    Re-raises cancellation, ``KeyboardInterrupt`` and ``SystemExit``: never swallowed.
+    """
     errors = [e for e in leaves(exc) if not isinstance(e, trio.Cancelled)]
     if not errors or any(not isinstance(e, Exception) for e in errors):
-        raise exc  # cancellation, KeyboardInterrupt, SystemExit: never swallowed
+        raise exc
+    failed = False
     for error in errors:
         if isinstance(error, CallEndedError):
             logger.debug("call %s: handler stopped because the call ended", call.call_id)
         else:
+            failed = True
             logger.error("call %s: handler raised %r", call.call_id, error, exc_info=error)
-
-
-async def _run_message_handler(
-    handler: Callable[[Message], Awaitable[Any]], message: Message
-) -> None:
-    try:
-        await handler(message)
-    except Exception:
-        logger.exception("message %s: handler raised", message.message_id)
+    return failed

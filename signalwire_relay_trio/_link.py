@@ -78,6 +78,7 @@ class Link:
         self._last_received = 0.0
         self._socket_scope: trio.CancelScope | None = None
         self._supervisor_scope = trio.CancelScope()
+        self.reconnects = 0
 
     @property
     def is_ready(self) -> bool:
@@ -239,7 +240,9 @@ class Link:
             def on_ready() -> None:
                 nonlocal reached_ready, connected_once
                 reached_ready = True
-                if not connected_once:
+                if connected_once:
+                    self.reconnects += 1
+                else:
                     connected_once = True
                     task_status.started()
 
@@ -322,7 +325,7 @@ class Link:
         finally:
             self._socket_scope = None
             self._ws = None
-            self._socket_lost()
+            self._socket_lost(sys.exc_info()[1])
             await ws.aclose()
 
     async def _read(self, ws: ClientWebSocket, on_frame: Callable[[str], None]) -> None:
@@ -366,14 +369,19 @@ class Link:
         if was_resuming and not self.session.session_restored:
             logger.warning("the server did not restore the session; continuing as a new one")
 
-    def _socket_lost(self) -> None:
+    def _socket_lost(self, cause: BaseException | None) -> None:
+        """Fail the requests in flight: each its own error, chained to what ended the socket."""
         if self._ready.is_set():
             self._ready = trio.Event()
-        self._requests.fail(self.session.connection_lost(), _lost_error)
 
+        def lost() -> ConnectionLostError:
+            error = ConnectionLostError(
+                None, "the connection dropped; the request's outcome is unknown"
+            )
+            error.__cause__ = cause
+            return error
 
-def _lost_error() -> ConnectionLostError:
-    return ConnectionLostError(None, "the connection dropped; the request's outcome is unknown")
+        self._requests.fail(self.session.connection_lost(), lost)
 
 
 def _describe(error: BaseException) -> str:

@@ -51,6 +51,7 @@ class CallRegistry:
         # messaging.state events that beat messaging.send's reply, by message id
         self._early_message_events: dict[str, list[MessageStateEvent]] = {}
         self._calls_gone: trio.Event | None = None
+        self.calls_total = 0
 
     # -- the CallHost interface ---------------------------------------------------
 
@@ -117,7 +118,7 @@ class CallRegistry:
             state=state if state is not CallState.UNKNOWN else CallState.CREATED,
             segment_id=same_string(_text(params.get("segment_id")), event.call_id),
         )
-        self._router.calls[call.call_id] = call
+        self._add(call)
         return call
 
     def make_dial_winner(self, call_id: str, tag: str, info: Mapping[str, Any]) -> Call:
@@ -134,8 +135,12 @@ class CallRegistry:
             state=CallState.ANSWERED if state is CallState.UNKNOWN else state,
             segment_id=_text(info.get("segment_id")),
         )
-        self._router.calls[call_id] = call
+        self._add(call)
         return call
+
+    def _add(self, call: Call) -> None:
+        self._router.calls[call.call_id] = call
+        self.calls_total += 1
 
     def end_calls(self, why: str) -> None:
         """The connection closed: every call it followed is over for this client."""

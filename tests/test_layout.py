@@ -61,6 +61,7 @@ TRIO_LAYER = [
     "_one_shot",
     "_call",
     "_message",
+    "_connection_events",
     "_registry",
     "_dial",
     "_inbound",
