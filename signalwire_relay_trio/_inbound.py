@@ -164,15 +164,10 @@ class Inbound:
             self._all_done = trio.Event()
             await self._all_done.wait()
 
-    @asynccontextmanager
-    async def _handler_running(self) -> AsyncIterator[None]:
-        self._running += 1
-        try:
-            yield
-        finally:
-            self._running -= 1
-            if not self._running and self._all_done is not None:
-                self._all_done.set()
+    def _handler_done(self) -> None:
+        self._running -= 1
+        if not self._running and self._all_done is not None:
+            self._all_done.set()
 
     # -- calls ------------------------------------------------------------------------
 
@@ -260,29 +255,34 @@ class Inbound:
 
     async def _run_call(self, handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
         """Run one call's handler in the call's own task group, then hang up."""
-        async with self._handler_running():
+        self._running += 1
+        try:
+            async with call._task_group() as nursery:
+                try:
+                    await handler(call)
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseException as exc:
+            if _log_handler_exit(call, exc):
+                self.handler_errors += 1
+        finally:
             try:
-                async with call._task_group() as nursery:
-                    try:
-                        await handler(call)
-                    finally:
-                        nursery.cancel_scope.cancel()
-            except BaseException as exc:
-                if _log_handler_exit(call, exc):
-                    self.handler_errors += 1
-            finally:
                 if call.active:
                     await _hang_up_after_handler(call)
+            finally:
+                self._handler_done()
 
     async def _run_message(
         self, handler: Callable[[Message], Awaitable[Any]], message: Message
     ) -> None:
-        async with self._handler_running():
-            try:
-                await handler(message)
-            except Exception:
-                self.handler_errors += 1
-                logger.exception("message %s: handler raised", message.message_id)
+        self._running += 1
+        try:
+            await handler(message)
+        except Exception:
+            self.handler_errors += 1
+            logger.exception("message %s: handler raised", message.message_id)
+        finally:
+            self._handler_done()
 
 
 def _call_task_name(call: Call) -> str:
