@@ -155,15 +155,14 @@ class CallBase:
             raise RuntimeError("this call has no task group (it is not run by serve())")
         return self._nursery
 
-    @asynccontextmanager
-    async def _task_group(self) -> AsyncIterator[trio.Nursery]:
-        """Open the call's task group for the length of its handler (``serve()``)."""
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                yield nursery
-        finally:
-            self._nursery = None
+    def _use_task_group(self, nursery: trio.Nursery | None) -> None:
+        """The task group of the call's handler (``serve()``), or None once it is over.
+
+        A method rather than a context manager: an idle call sits in its
+        handler for its whole life, and a context manager's frame would stay
+        with it.
+        """
+        self._nursery = nursery
 
     # -- reader side ------------------------------------------------------
 

@@ -257,7 +257,8 @@ class Inbound:
         """Run one call's handler in the call's own task group, then hang up."""
         self._running += 1
         try:
-            async with call._task_group() as nursery:
+            async with trio.open_nursery() as nursery:
+                call._use_task_group(nursery)
                 try:
                     await handler(call)
                 finally:
@@ -266,6 +267,7 @@ class Inbound:
             if _log_handler_exit(call, exc):
                 self.handler_errors += 1
         finally:
+            call._use_task_group(None)
             try:
                 if call.active:
                     await _hang_up_after_handler(call)

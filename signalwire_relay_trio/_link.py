@@ -71,6 +71,8 @@ class Link:
         self._on_state = on_state
         self._stream_factory = stream_factory
         self._requests = RequestTable(settings.request_timeout)
+        #: Hand a reply to the request waiting for it (the reader's hot path: no extra call).
+        self.settle = self._requests.settle
         self._ws: ClientWebSocket | None = None
         self._ready = trio.Event()
         self._closed = False
@@ -173,10 +175,6 @@ class Link:
             logger.warning("connection lost: could not send %s", method)
 
     # -- what the reader uses ---------------------------------------------------
-
-    def settle(self, reply: Reply) -> None:
-        """Hand a reply to the request waiting for it."""
-        self._requests.settle(reply)
 
     def send_frame(self, frame: str) -> None:
         """Queue a frame (an ack or a reply) on the current socket.

@@ -47,6 +47,9 @@ class CallRegistry:
     def __init__(self, link: Link, nursery: trio.Nursery) -> None:
         self._link = link
         self._nursery = nursery
+        # The link's own methods, not wrappers: a call's every command goes through them.
+        self.execute = link.execute
+        self.send_nowait = link.send_nowait
         self._router: EventRouter[Call, DialTarget, Message] = EventRouter()
         # messaging.state events that beat messaging.send's reply, by message id
         self._early_message_events: dict[str, list[MessageStateEvent]] = {}
@@ -58,12 +61,6 @@ class CallRegistry:
     @property
     def request_timeout(self) -> float:
         return self._link.request_timeout
-
-    async def execute(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        return await self._link.execute(method, params)
-
-    def send_nowait(self, method: str, params: Mapping[str, Any]) -> None:
-        self._link.send_nowait(method, params)
 
     def forget_call(self, call: Any) -> None:
         calls = self._router.calls
