@@ -18,13 +18,13 @@ from typing import Any
 import trio
 
 from ._call_base import HANGUP_GRACE, STATE_BIT
-from ._call_media import Media, MediaCommands, wire_string
+from ._call_media import Media, MediaCommands
 from ._constants import CallState
 from ._errors import CallEndedError
 from ._events import SendDigitsEvent
 from ._models import devices_to_wire, media_to_wire, refer_device_to_wire
 from ._one_shot import one_shot
-from ._params import merge_params
+from ._params import merge_params, wire_string
 
 __all__ = ["Call"]
 

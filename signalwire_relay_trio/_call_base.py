@@ -440,6 +440,7 @@ class CallBase:
         method_prefix: str | None,
         on_completed: Completion | None,
     ) -> A:
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled start registers nothing
         self._raise_if_ended()
         if self._actions is None:
             self._actions = CallActions(

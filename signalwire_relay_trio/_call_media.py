@@ -53,9 +53,9 @@ from ._models import (
     tap_device_to_wire,
     tap_to_wire,
 )
-from ._params import merge_params
+from ._params import merge_params, wire_string
 
-__all__ = ["Media", "MediaCommands", "wire_string"]
+__all__ = ["Media", "MediaCommands"]
 
 Media = Any  # a media item or a list of them: builders or the reference's dicts
 CollectSettings = Digits | Speech | Mapping[str, Any]
@@ -79,7 +79,14 @@ class MediaCommands(CallBase):
         on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[PlayAction]:
-        """Play media items in order (``calling.play``)."""
+        """Play media items in order (``calling.play``).
+
+        ``on_completed(event)``, if given, is called once (sync, or as a task
+        if async) with the event that ended the action: its terminal event;
+        the call's ``ended`` state event if the call ended first; an empty
+        ``RelayEvent`` if it was stopped and no final event came. The same
+        holds for every method here that takes ``on_completed``.
+        """
         params = merge_params(
             {
                 "play": media_to_wire(media),
@@ -484,12 +491,3 @@ class MediaCommands(CallBase):
             extra,
         )
         return self._start(AIAction, "calling.ai", params, control_id, on_completed=on_completed)
-
-
-def wire_string(value: object) -> str | None:
-    """RELAY's pay/AI schemas type scalars as strings: ``True`` → ``"true"``, 3 → ``"3"``."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

@@ -29,7 +29,7 @@ from ._dispatch import FrameDispatcher
 from ._errors import RelayError
 from ._inbound import Inbound
 from ._link import Link, StreamFactory
-from ._message import Message
+from ._message import Message, check_number, message_media
 from ._models import drop_none
 from ._registry import CallRegistry
 from ._requests import RequestTimeoutError
@@ -218,11 +218,13 @@ class RelayConnection:
 
         ``await message.wait()`` then returns the terminal state event.
         """
-        media_list = [media] if isinstance(media, str) else list(media)
+        media_list = message_media(media)
+        if body is not None and not isinstance(body, str):
+            raise TypeError(f"body must be a string, not {type(body).__name__}")
         if not body and not media_list:
             raise ValueError("send_message needs a body or media")
-        if not to_number or not from_number:
-            raise ValueError("send_message needs to_number and from_number")
+        check_number("to_number", to_number)
+        check_number("from_number", from_number, short_code=True)
         tag_list = [tags] if isinstance(tags, str) else list(tags)
         subscribed = self._link.session.contexts
         context = context or (subscribed[0] if subscribed else None) or self.protocol or "default"
@@ -334,6 +336,7 @@ class RelayConnection:
         ``serve()`` loops return normally. Calls still up after the timeout
         are left to the server. For deploys that must not drop calls.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._link.is_closed:
             return
         contexts = list(self._link.session.contexts)

@@ -60,6 +60,9 @@ class FrameDispatcher:
         except RemoteProtocolError as exc:
             logger.warning("skipping a malformed frame (%s): %s", exc, describe_frame(text))
             return
+        except Exception:  # whatever a hostile frame finds: the reader must live on
+            logger.exception("skipping a frame that could not be parsed: %s", describe_frame(text))
+            return
         try:
             if message is None:
                 return

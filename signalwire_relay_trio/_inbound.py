@@ -174,7 +174,9 @@ class Inbound:
     def offer_call(self, event: RelayEvent) -> None:
         """A ``calling.call.receive`` for a new call: hand it over, or pass it on."""
         registry = self._registry
-        if registry.call_count >= self._max_active_calls:
+        if registry.has_ended(event.call_id):
+            logger.info("ignoring a repeated calling.call.receive for ended call %s", event.call_id)
+        elif registry.call_count >= self._max_active_calls:
             logger.warning(
                 "declining call %s: max_active_calls (%d) reached",
                 event.call_id,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 
 import trio
 
@@ -11,11 +13,36 @@ from ._events import MessageReceiveEvent, MessageStateEvent, RelayEvent
 from ._state import wait_within
 from ._subscriptions import EventListener, Spawn, run_listener
 
-__all__ = ["Message", "message_from_event"]
+__all__ = ["Message", "check_number", "message_from_event", "message_media"]
 
 logger = logging.getLogger("signalwire_relay_trio.message")
 
 _TERMINAL = frozenset({MessageState.DELIVERED, MessageState.UNDELIVERED, MessageState.FAILED})
+
+
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+
+
+def check_number(name: str, number: object, *, short_code: bool = False) -> None:
+    """Refuse a number messaging cannot use: E.164 (``+15551234567``), or a short code."""
+    if not isinstance(number, str):
+        raise TypeError(f"{name} must be a string, not {type(number).__name__}")
+    if _E164.fullmatch(number) or (short_code and _SHORT_CODE.fullmatch(number)):
+        return
+    expected = "an E.164 number such as +15551234567"
+    if short_code:
+        expected += " or a short code"
+    raise ValueError(f"{name} must be {expected}, not {number!r}")
+
+
+def message_media(media: Iterable[str] | str) -> list[str]:
+    """The media URLs of an MMS, checked: each a non-empty string."""
+    items = [media] if isinstance(media, str) else list(media)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise TypeError(f"media must hold URL strings, not {item!r}")
+    return items
 
 
 def _no_task_group(run: object, name: str) -> None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["merge_params"]
+__all__ = ["merge_params", "wire_string"]
 
 
 def merge_params(named: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -35,3 +35,12 @@ def merge_params(named: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str
         if value is not None:
             params[key] = value
     return params
+
+
+def wire_string(value: object) -> str | None:
+    """RELAY's pay/AI schemas type scalars as strings: ``True`` → ``"true"``, 3 → ``"3"``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -28,6 +28,8 @@ __all__ = ["CallRegistry", "DialTarget"]
 logger = logging.getLogger("signalwire_relay_trio")
 
 EARLY_MESSAGE_EVENTS = 256
+# How many ended call ids are remembered, so a late re-sent receive starts nothing.
+ENDED_CALLS_REMEMBERED = 1024
 
 
 def _text(value: Any) -> str:
@@ -54,6 +56,7 @@ class CallRegistry:
         # messaging.state events that beat messaging.send's reply, by message id
         self._early_message_events: dict[str, list[MessageStateEvent]] = {}
         self._calls_gone: trio.Event | None = None
+        self._ended_ids: dict[str, None] = {}  # insertion-ordered; oldest dropped first
         self.calls_total = 0
 
     # -- the CallHost interface ---------------------------------------------------
@@ -64,9 +67,11 @@ class CallRegistry:
 
     def forget_call(self, call: Any) -> None:
         calls = self._router.calls
-        call_id = call.call_id
+        call_id, ended = call.call_id, call.state is CallState.ENDED
         if calls.get(call_id) is call:
             del calls[call_id]
+            if ended:
+                self._remember_ended(call_id)
             if not calls and self._calls_gone is not None:
                 self._calls_gone.set()
 
@@ -87,6 +92,16 @@ class CallRegistry:
             self._nursery.start_soon(run, name=name)
 
     # -- calls ------------------------------------------------------------------------
+
+    def _remember_ended(self, call_id: str) -> None:
+        ended = self._ended_ids
+        ended[call_id] = None
+        if len(ended) > ENDED_CALLS_REMEMBERED:
+            del ended[next(iter(ended))]
+
+    def has_ended(self, call_id: str | None) -> bool:
+        """True for a call this client saw end (among the last ``ENDED_CALLS_REMEMBERED``)."""
+        return call_id in self._ended_ids
 
     @property
     def calls(self) -> list[Call]:

@@ -1645,6 +1645,10 @@ async def test_cancelling_a_start_at_every_await_point_leaves_nothing_behind(
             assert stops(fake_relay, "record") == []
             await action.stop()
             assert action.result is not None
+        elif point == "before sending":
+            # cancelled at its first checkpoint: it never happened, nothing to stop
+            assert fake_relay.journal.all("calling.record") == []
+            assert op is None and stops(fake_relay, "record") == []
         else:
             assert owned == [] or owned[0].is_done
             # the stop went out (best effort, or at block exit): nothing runs on
