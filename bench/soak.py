@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import attrs
 import trio
 
 from signalwire_relay_trio import (
@@ -101,7 +102,7 @@ async def soak(args: argparse.Namespace) -> int:
                 with trio.move_on_after(args.settle):
                     await tally.all_completed.wait()
                 nursery.cancel_scope.cancel()
-            leftovers = relay.statistics()
+            leftovers = attrs.asdict(relay.statistics())
         connections = fake.connection_count
     duplicates = sum(len(keys) - len(set(keys)) for keys in tally.seen.values())
     report = {

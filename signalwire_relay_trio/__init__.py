@@ -176,6 +176,7 @@ from ._models import (
     WsDevice,
 )
 from ._open import open_relay
+from ._state import RelayStatistics
 from ._subscriptions import EventStream
 
 __version__ = "0.1.0"
@@ -319,6 +320,7 @@ __all__ = [
     "RelayConnectionError",
     "RelayError",
     "RelayEvent",
+    "RelayStatistics",
     "RequestTimeoutError",
     "Ringtone",
     "RtpDevice",

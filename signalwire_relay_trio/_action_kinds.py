@@ -8,7 +8,7 @@ ack carries something, keeps it (``_acknowledged``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ._actions import Action
 from ._events import (
@@ -39,25 +39,33 @@ __all__ = [
 ]
 
 
-class PlayAction(Action[PlayEvent]):
+E = TypeVar("E", bound=RelayEvent)
+
+
+class _PausableAction(Action[E]):
+    """An operation that pauses and resumes (play, record, play-and-collect)."""
+
+    async def pause(self, behavior: str | None = None) -> dict[str, Any]:
+        """Pause; ``behavior`` is ``"silence"`` (keep time) or ``"skip"``."""
+        return await self._control("pause", {"behavior": behavior} if behavior else None)
+
+    async def resume(self) -> dict[str, Any]:
+        return await self._control("resume")
+
+
+class PlayAction(_PausableAction[PlayEvent]):
     kind = "play"
     event_type = "calling.call.play"
 
     def _is_terminal(self, event: RelayEvent) -> bool:
         return event.event_type == self.event_type and self.state in ("finished", "error")
 
-    async def pause(self) -> dict[str, Any]:
-        return await self._control("pause")
-
-    async def resume(self) -> dict[str, Any]:
-        return await self._control("resume")
-
     async def volume(self, volume: float) -> dict[str, Any]:
         """Change the playback volume, in dB (-40 to 40)."""
         return await self._control("volume", {"volume": volume})
 
 
-class RecordAction(Action[RecordEvent]):
+class RecordAction(_PausableAction[RecordEvent]):
     kind = "record"
     event_type = "calling.call.record"
 
@@ -82,13 +90,6 @@ class RecordAction(Action[RecordEvent]):
                 return event.url
         return self._ack_url
 
-    async def pause(self, behavior: str | None = None) -> dict[str, Any]:
-        """Pause; ``behavior`` is ``"silence"`` (keep time) or ``"skip"``."""
-        return await self._control("pause", {"behavior": behavior} if behavior else None)
-
-    async def resume(self) -> dict[str, Any]:
-        return await self._control("resume")
-
 
 class _CollectBase(Action[CollectEvent]):
     event_type = "calling.call.collect"
@@ -102,7 +103,7 @@ class _CollectBase(Action[CollectEvent]):
         return await self._control("start_input_timers", prefix="collect")
 
 
-class CollectAction(_CollectBase):
+class CollectAction(_CollectBase, _PausableAction[CollectEvent]):
     """``play_and_collect``: a prompt, then input; the collect result ends it."""
 
     kind = "play_and_collect"

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Mapping
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, Union
 
 import trio
 
@@ -30,7 +30,7 @@ from ._events import RelayEvent
 from ._hosts import CallHost
 from ._state import wait_within
 
-__all__ = ["Action", "ActionStart", "CallActions"]
+__all__ = ["Action", "ActionStart", "CallActions", "Completion"]
 
 logger = logging.getLogger("signalwire_relay_trio.actions")
 
@@ -43,6 +43,9 @@ E = TypeVar("E", bound=RelayEvent)
 A = TypeVar("A", bound="Action[Any]")
 
 Execute = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+#: ``on_completed=``: called once with the event that ended the action.
+Completion = Callable[[RelayEvent], Union[Awaitable[Any], None]]
+Notify = Callable[[Completion, RelayEvent], None]
 
 
 class ActionCall(Protocol):
@@ -69,7 +72,13 @@ class Action(Generic[E]):
     kind: ClassVar[str] = ""
     event_type: ClassVar[str] = ""
 
-    def __init__(self, actions: CallActions, control_id: str, method_prefix: str | None) -> None:
+    def __init__(
+        self,
+        actions: CallActions,
+        control_id: str,
+        method_prefix: str | None,
+        on_completed: Completion | None = None,
+    ) -> None:
         self.call = actions.call
         self.control_id = control_id
         self._actions = actions
@@ -79,6 +88,7 @@ class Action(Generic[E]):
         self.events: list[RelayEvent] = []
         self._done = trio.Event()
         self._error: CallEndedError | None = None
+        self._on_completed = on_completed
 
     def __repr__(self) -> str:
         status = "done" if self.is_done else "running"
@@ -121,6 +131,9 @@ class Action(Generic[E]):
     def _settle(self) -> None:
         self._done.set()
         self._actions.forget(self)
+        callback, self._on_completed = self._on_completed, None
+        if callback is not None:
+            self._actions.completed(self, callback)
 
     def _call_ended(self, error: CallEndedError) -> None:
         if not self._done.is_set():
@@ -191,21 +204,41 @@ class Action(Generic[E]):
             self._settle()
 
 
-class ActionStart(Generic[A]):
+class ActionStart(Coroutine[Any, Any, A]):
     """What ``call.play()`` and friends return: ``await`` it, or ``async with`` it.
 
     ``await`` starts the operation and returns the action once the server
     acked it. ``async with`` does the same and, when the block exits by any
     path, stops the operation if it still runs (shielded, within
     ``STOP_GRACE`` seconds) so that ``action.is_done`` holds afterwards.
+
+    It is also a coroutine, so ``nursery.start_soon(call.play, media)``
+    starts the operation in that task. Nothing is sent until it is awaited,
+    entered or run.
     """
 
     def __init__(self, start: Callable[[], Awaitable[A]]) -> None:
         self._start = start
         self._action: A | None = None
+        self._steps: Generator[Any, None, A] | None = None
 
     def __await__(self) -> Generator[Any, None, A]:
         return self._start().__await__()
+
+    def _stepper(self) -> Generator[Any, None, A]:
+        if self._steps is None:
+            self._steps = self.__await__()
+        return self._steps
+
+    def send(self, value: Any) -> Any:
+        return self._stepper().send(value)
+
+    def throw(self, *exc_info: Any) -> Any:
+        return self._stepper().throw(*exc_info)
+
+    def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
 
     async def __aenter__(self) -> A:
         self._action = await self._start()
@@ -224,7 +257,7 @@ class CallActions:
     the call on 404/410, and ``gone``, which ends the call locally.
     """
 
-    __slots__ = ("_execute", "_gone", "_host", "_running", "call")
+    __slots__ = ("_ended_event", "_execute", "_gone", "_host", "_notify", "_running", "call")
 
     def __init__(
         self,
@@ -232,12 +265,15 @@ class CallActions:
         host: CallHost,
         execute: Execute,
         gone: Callable[[CallEndedError], None],
+        notify: Notify,
     ) -> None:
         self.call = call
         self._host = host
         self._execute = execute
         self._gone = gone
+        self._notify = notify
         self._running: dict[str, Action[Any]] = {}
+        self._ended_event: RelayEvent | None = None
 
     def __len__(self) -> int:
         return len(self._running)
@@ -249,6 +285,7 @@ class CallActions:
         params: Mapping[str, Any],
         control_id: str | None,
         method_prefix: str | None,
+        on_completed: Completion | None = None,
     ) -> A:
         """Register an action, send its command, and return it once acked.
 
@@ -263,7 +300,7 @@ class CallActions:
         if control_id in self._running:
             raise ValueError(f"control_id {control_id!r} belongs to a running action on this call")
         prefix = method_prefix or kind.kind
-        action = kind(self, control_id, prefix)
+        action = kind(self, control_id, prefix, on_completed)
         self._running[control_id] = action
         self._host.register_control(control_id, self.call)
         wire = dict(params)
@@ -304,6 +341,20 @@ class CallActions:
             self._gone(exc)
             raise
 
+    def completed(self, action: Action[Any], callback: Completion) -> None:
+        """Run an action's ``on_completed`` with the event that ended it.
+
+        That is its terminal event; or, when it ended without one, the call's
+        ``ended`` state event (the call ended), else an empty ``RelayEvent``
+        (``event_type == ""``) naming the call and control id.
+        """
+        event = action.result or self._ended_event
+        if event is None:
+            call_id, control_id = self.call.call_id, action.control_id
+            ids = {"call_id": call_id, "control_id": control_id}
+            event = RelayEvent(event_type="", params=ids, call_id=call_id, control_id=control_id)
+        self._notify(callback, event)
+
     def forget(self, action: Action[Any]) -> None:
         control_id = action.control_id
         if self._running.get(control_id) is action:
@@ -315,8 +366,9 @@ class CallActions:
         if action is not None:
             action._deliver(event)
 
-    def end_all(self, error: CallEndedError) -> None:
+    def end_all(self, error: CallEndedError, ended_event: RelayEvent | None) -> None:
         """The call ended: settle every action still running."""
+        self._ended_event = ended_event
         running, self._running = self._running, {}
         for action in running.values():
             action._call_ended(error)

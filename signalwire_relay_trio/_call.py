@@ -18,12 +18,13 @@ from typing import Any
 import trio
 
 from ._call_base import HANGUP_GRACE, STATE_BIT
-from ._call_media import Media, MediaCommands, wire_string
+from ._call_media import Media, MediaCommands
 from ._constants import CallState
 from ._errors import CallEndedError
 from ._events import SendDigitsEvent
-from ._models import devices_to_wire, drop_none, media_to_wire, refer_device_to_wire
+from ._models import devices_to_wire, media_to_wire, refer_device_to_wire
 from ._one_shot import one_shot
+from ._params import merge_params, wire_string
 
 __all__ = ["Call"]
 
@@ -45,13 +46,13 @@ class Call(MediaCommands):
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def answer(self, max_duration: int | None = None) -> dict[str, Any]:
+    async def answer(self, max_duration: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Answer an inbound call; returns once the call is answered.
 
         Raises :class:`CallEndedError` if the caller left first.
         """
-        extra = {"max_duration": max_duration} if max_duration is not None else None
-        result = await self._execute("calling.answer", extra)
+        params = merge_params({"max_duration": max_duration}, kwargs)
+        result = await self._execute("calling.answer", params or None)
         if self._passed_states & STATE_BIT[CallState.ANSWERED]:
             return result  # the usual case: no deadline scope to set up
         with trio.move_on_after(self._host.request_timeout):
@@ -91,9 +92,9 @@ class Call(MediaCommands):
         self._end(f"call {self.call_id} was passed")
         return result
 
-    async def transfer(self, dest: str) -> dict[str, Any]:
+    async def transfer(self, dest: str, **kwargs: Any) -> dict[str, Any]:
         """Hand the call to a RELAY context or a SWML URL; it leaves this client."""
-        result = await self._execute("calling.transfer", {"dest": dest})
+        result = await self._execute("calling.transfer", merge_params({"dest": dest}, kwargs))
         self._end(f"call {self.call_id} was transferred")
         return result
 
@@ -123,6 +124,7 @@ class Call(MediaCommands):
         control_id: str | None = None,
         status_url: str | None = None,
         wait_url: str | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Put the call in the named queue (``calling.queue.enter``).
 
@@ -136,7 +138,7 @@ class Call(MediaCommands):
             "status_url": status_url,
             "wait_url": wait_url,
         }
-        result = await self._execute("calling.queue.enter", drop_none(params))
+        result = await self._execute("calling.queue.enter", merge_params(params, kwargs))
         if self._queue_controls is None:
             self._queue_controls = {}
         self._queue_controls[queue_name] = control_id
@@ -149,6 +151,7 @@ class Call(MediaCommands):
         control_id: str | None = None,
         queue_id: str | None = None,
         status_url: str | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         """Take the call out of the named queue (``calling.queue.leave``).
 
@@ -163,7 +166,7 @@ class Call(MediaCommands):
             "queue_id": queue_id,
             "status_url": status_url,
         }
-        result = await self._execute("calling.queue.leave", drop_none(params))
+        result = await self._execute("calling.queue.leave", merge_params(params, kwargs))
         if queued.get(queue_name) == control_id:
             del queued[queue_name]
         return result
@@ -177,6 +180,7 @@ class Call(MediaCommands):
     )
     def connect(
         self,
+        /,
         devices: Any,
         *,
         ringback: Media | None = None,
@@ -184,6 +188,7 @@ class Call(MediaCommands):
         max_duration: int | None = None,
         max_price_per_minute: float | None = None,
         status_url: str | None = None,
+        **kwargs: Any,
     ) -> None:
         """Bridge the call to new leg(s) (``calling.connect``); returns the ack.
 
@@ -211,7 +216,9 @@ class Call(MediaCommands):
         """Stop noise reduction."""
 
     @one_shot("calling.echo")
-    def echo(self, *, timeout: float | None = None, status_url: str | None = None) -> None:
+    def echo(
+        self, /, *, timeout: float | None = None, status_url: str | None = None, **kwargs: Any
+    ) -> None:
         """Echo the caller's audio back (a line test)."""
 
     @one_shot(
@@ -221,17 +228,19 @@ class Call(MediaCommands):
     )
     def bind_digit(
         self,
+        /,
         digits: str,
         bind_method: str,
         *,
         bind_params: Mapping[str, Any] | None = None,
         realm: str | None = None,
         max_triggers: int | None = None,
+        **kwargs: Any,
     ) -> None:
         """Run ``bind_method`` whenever the caller presses ``digits``."""
 
     @one_shot("calling.clear_digit_bindings")
-    def clear_digit_bindings(self, *, realm: str | None = None) -> None:
+    def clear_digit_bindings(self, /, *, realm: str | None = None, **kwargs: Any) -> None:
         """Remove the digit bindings (of one realm, or all)."""
 
     @one_shot("calling.user_event")
@@ -239,15 +248,17 @@ class Call(MediaCommands):
         """Send a custom event through the call."""
 
     @one_shot("calling.refer", convert={"device": refer_device_to_wire})
-    def refer(self, device: Any, *, status_url: str | None = None) -> None:
+    def refer(self, /, device: Any, *, status_url: str | None = None, **kwargs: Any) -> None:
         """SIP REFER the call to another SIP URI (SIP calls only)."""
 
     @one_shot("calling.live_transcribe")
-    def live_transcribe(self, action: Any) -> None:
+    def live_transcribe(self, /, action: Any, **kwargs: Any) -> None:
         """Start or stop live transcription (``action`` as in the reference)."""
 
     @one_shot("calling.live_translate")
-    def live_translate(self, action: Any, *, status_url: str | None = None) -> None:
+    def live_translate(
+        self, /, action: Any, *, status_url: str | None = None, **kwargs: Any
+    ) -> None:
         """Start or stop live translation (``action`` as in the reference)."""
 
     @one_shot("calling.join_conference", rename={"stream_obj": "stream"})
@@ -255,11 +266,11 @@ class Call(MediaCommands):
         """Join (or create) the named conference; options as in the reference."""
 
     @one_shot("calling.leave_conference")
-    def leave_conference(self, conference_id: str) -> None:
+    def leave_conference(self, /, conference_id: str, **kwargs: Any) -> None:
         """Leave a conference joined with :meth:`join_conference`."""
 
     @one_shot("calling.join_room")
-    def join_room(self, name: str, *, status_url: str | None = None) -> None:
+    def join_room(self, /, name: str, *, status_url: str | None = None, **kwargs: Any) -> None:
         """Join a video room."""
 
     @one_shot("calling.leave_room")

@@ -10,7 +10,6 @@ the connection is seen only through the narrow :class:`~._hosts.CallHost`.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
@@ -20,13 +19,19 @@ from typing import Any, TypeVar, Union
 
 import trio
 
-from ._actions import Action, ActionStart, CallActions
+from ._actions import Action, ActionStart, CallActions, Completion
 from ._constants import CallState
 from ._errors import CallEndedError
 from ._events import CallStateEvent, RelayEvent
 from ._hosts import CallHost
 from ._state import wait_within
-from ._subscriptions import EventFeed, EventPredicate, EventStream, EventWaiter
+from ._subscriptions import (
+    EventFeed,
+    EventPredicate,
+    EventStream,
+    EventWaiter,
+    run_listener,
+)
 
 __all__ = ["HANGUP_GRACE", "CallBase", "shared_device", "shared_string"]
 
@@ -55,7 +60,12 @@ _NO_SCOPE = contextlib.nullcontext()
 
 
 class CallBase:
-    """A RELAY call's state and events. Made by the connection; not by users."""
+    """A RELAY call's state and events. Made by the connection; not by users.
+
+    The reference's string properties (``call_id``, ``node_id``,
+    ``project_id``, ``context``, ``tag``, ``direction``, ``segment_id``) are
+    always strings: ``""`` when the server has not said.
+    """
 
     # Slots: a process may hold thousands of idle calls.
     __slots__ = (
@@ -88,13 +98,13 @@ class CallBase:
         *,
         call_id: str,
         node_id: str,
-        project_id: str | None = None,
-        context: str | None = None,
-        tag: str | None = None,
-        direction: str | None = None,
+        project_id: str = "",
+        context: str = "",
+        tag: str = "",
+        direction: str = "",
         device: dict[str, Any] | None = None,
         state: CallState = CallState.CREATED,
-        segment_id: str | None = None,
+        segment_id: str = "",
     ) -> None:
         self._host = host
         self.call_id = call_id
@@ -198,16 +208,10 @@ class CallBase:
             self.end_reason = event.end_reason
 
     def _run_listener(self, handler: EventHandler, event: RelayEvent) -> None:
-        try:
-            result = handler(event)
-        except Exception:
-            logger.exception(
-                "call %s: %s listener raised for %s", self.call_id, handler, event.event_type
-            )
-            return
-        if inspect.isawaitable(result):
-            run = partial(_await_listener, self.call_id, result, event.event_type)
-            self._host.spawn(self._nursery, run, f"call {self.call_id} {event.event_type}")
+        run_listener(f"call {self.call_id}", handler, event, self._spawn)
+
+    def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        self._host.spawn(self._nursery, run, name)
 
     def _finish(self, error: CallEndedError) -> None:
         """The call is over for this client: settle everything it owns."""
@@ -215,10 +219,10 @@ class CallBase:
             return
         self._end_error = error
         if self._actions is not None:
-            self._actions.end_all(error)
+            self._actions.end_all(error, self._ended_event)
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
-            waiter.fail(error)
+            waiter.fail(_own_copy(error))
         for feed in self._feeds:
             feed.close()
         self._host.forget_call(self)
@@ -244,7 +248,7 @@ class CallBase:
         }
         for key in ("direction", "tag", "segment_id", "end_reason"):
             value = getattr(self, key)
-            if value is not None:
+            if value:
                 params[key] = value
         if self.device:
             params["device"] = self.device
@@ -254,10 +258,10 @@ class CallBase:
             call_id=self.call_id,
             node_id=self.node_id,
             call_state=state,
-            direction=self.direction,
+            direction=self.direction or None,
             device=self.device or None,
-            tag=self.tag,
-            segment_id=self.segment_id,
+            tag=self.tag or None,
+            segment_id=self.segment_id or None,
             end_reason=self.end_reason if state is CallState.ENDED else None,
         )
 
@@ -421,9 +425,11 @@ class CallBase:
         params: Mapping[str, Any],
         control_id: str | None = None,
         method_prefix: str | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[A]:
         """The :class:`ActionStart` of a long-running command on this call."""
-        return ActionStart(partial(self._begin, kind, method, params, control_id, method_prefix))
+        begin = partial(self._begin, kind, method, params, control_id, method_prefix, on_completed)
+        return ActionStart(begin)
 
     async def _begin(
         self,
@@ -432,19 +438,28 @@ class CallBase:
         params: Mapping[str, Any],
         control_id: str | None,
         method_prefix: str | None,
+        on_completed: Completion | None,
     ) -> A:
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled start registers nothing
         self._raise_if_ended()
         if self._actions is None:
-            self._actions = CallActions(self, self._host, self._execute, self._gone)
-        action: A = await self._actions.begin(kind, method, params, control_id, method_prefix)
-        return action
+            self._actions = CallActions(
+                self, self._host, self._execute, self._gone, self._run_listener
+            )
+        return await self._actions.begin(
+            kind, method, params, control_id, method_prefix, on_completed
+        )
 
 
-async def _await_listener(call_id: str, awaitable: Awaitable[Any], event_type: str) -> None:
-    try:
-        await awaitable
-    except Exception:
-        logger.exception("call %s: %s listener failed", call_id, event_type)
+def _own_copy(error: CallEndedError) -> CallEndedError:
+    """A waiter's own ``CallEndedError``, chained to the one that ended the call.
+
+    One exception object raised in many tasks would collect all their
+    tracebacks.
+    """
+    copy = CallEndedError(error.code, error.message)
+    copy.__cause__ = error
+    return copy
 
 
 # -- call facts shared between calls -------------------------------------------

@@ -4,6 +4,11 @@ Names and parameters follow the Python RELAY reference's Call page. Each
 method returns an :class:`ActionStart`: ``await`` it, or ``async with`` it to
 stop the operation when the block exits. Typed builders and the reference's
 dicts are both accepted and coerced here, once.
+
+As in the official SDK, each takes ``on_completed=`` (a sync or async
+callable, called once with the event that ended the action: see
+``CallActions.completed``) and passes extra keyword arguments into the
+request's params (a named argument wins over an extra of the same key).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from ._action_kinds import (
     TapAction,
     TranscribeAction,
 )
-from ._actions import ActionStart
+from ._actions import ActionStart, Completion
 from ._call_base import CallBase
 from ._models import (
     Audio,
@@ -41,7 +46,6 @@ from ._models import (
     collect_config_to_wire,
     collect_to_wire,
     detect_to_wire,
-    drop_none,
     media_to_wire,
     pay_parameters_to_wire,
     pay_prompts_to_wire,
@@ -49,8 +53,9 @@ from ._models import (
     tap_device_to_wire,
     tap_to_wire,
 )
+from ._params import merge_params, wire_string
 
-__all__ = ["Media", "MediaCommands", "wire_string"]
+__all__ = ["Media", "MediaCommands"]
 
 Media = Any  # a media item or a list of them: builders or the reference's dicts
 CollectSettings = Digits | Speech | Mapping[str, Any]
@@ -71,19 +76,29 @@ class MediaCommands(CallBase):
         direction: str | None = None,
         loop: int | None = None,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[PlayAction]:
-        """Play media items in order (``calling.play``)."""
-        params = drop_none(
+        """Play media items in order (``calling.play``).
+
+        ``on_completed(event)``, if given, is called once (sync, or as a task
+        if async) with the event that ended the action: its terminal event;
+        the call's ``ended`` state event if the call ended first; an empty
+        ``RelayEvent`` if it was stopped and no final event came. The same
+        holds for every method here that takes ``on_completed``.
+        """
+        params = merge_params(
             {
                 "play": media_to_wire(media),
                 "volume": volume,
                 "direction": direction,
                 "loop": loop,
-                **extra,
-            }
+            },
+            extra,
         )
-        return self._start(PlayAction, "calling.play", params, control_id)
+        return self._start(
+            PlayAction, "calling.play", params, control_id, on_completed=on_completed
+        )
 
     def play_tts(
         self,
@@ -93,19 +108,31 @@ class MediaCommands(CallBase):
         gender: str | None = None,
         voice: str | None = None,
         volume: float | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[PlayAction]:
-        return self.play([Tts(text, language=language, gender=gender, voice=voice)], volume=volume)
+        tts = Tts(text, language=language, gender=gender, voice=voice)
+        return self.play([tts], volume=volume, on_completed=on_completed)
 
-    def play_audio(self, url: str, *, volume: float | None = None) -> ActionStart[PlayAction]:
-        return self.play([Audio(url)], volume=volume)
+    def play_audio(
+        self, url: str, *, volume: float | None = None, on_completed: Completion | None = None
+    ) -> ActionStart[PlayAction]:
+        return self.play([Audio(url)], volume=volume, on_completed=on_completed)
 
-    def play_silence(self, duration: float) -> ActionStart[PlayAction]:
-        return self.play([Silence(duration)])
+    def play_silence(
+        self, duration: float, *, on_completed: Completion | None = None
+    ) -> ActionStart[PlayAction]:
+        return self.play([Silence(duration)], on_completed=on_completed)
 
     def play_ringtone(
-        self, name: str, *, duration: float | None = None, volume: float | None = None
+        self,
+        name: str,
+        *,
+        duration: float | None = None,
+        volume: float | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[PlayAction]:
-        return self.play([Ringtone(name, duration=duration)], volume=volume)
+        ringtone = Ringtone(name, duration=duration)
+        return self.play([ringtone], volume=volume, on_completed=on_completed)
 
     # -- recording --------------------------------------------------------------
 
@@ -114,11 +141,14 @@ class MediaCommands(CallBase):
         audio: RecordAudio | Mapping[str, Any] | None = None,
         *,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[RecordAction]:
         """Record the call (``calling.record``); ``audio`` holds the settings."""
-        params = {"record": {"audio": record_audio_to_wire(audio)}, **extra}
-        return self._start(RecordAction, "calling.record", params, control_id)
+        params = merge_params({"record": {"audio": record_audio_to_wire(audio)}}, extra)
+        return self._start(
+            RecordAction, "calling.record", params, control_id, on_completed=on_completed
+        )
 
     # -- input --------------------------------------------------------------------
 
@@ -129,18 +159,21 @@ class MediaCommands(CallBase):
         *,
         volume: float | None = None,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[CollectAction]:
         """Play a prompt, then collect digits or speech; the collect result ends it."""
-        params = drop_none(
+        params = merge_params(
             {
                 "play": media_to_wire(media),
                 "collect": collect_config_to_wire(collect),
                 "volume": volume,
-                **extra,
-            }
+            },
+            extra,
         )
-        return self._start(CollectAction, "calling.play_and_collect", params, control_id)
+        return self._start(
+            CollectAction, "calling.play_and_collect", params, control_id, on_completed=on_completed
+        )
 
     def prompt_tts(
         self,
@@ -151,14 +184,22 @@ class MediaCommands(CallBase):
         gender: str | None = None,
         voice: str | None = None,
         volume: float | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[CollectAction]:
         tts = Tts(text, language=language, gender=gender, voice=voice)
-        return self.play_and_collect([tts], collect, volume=volume)
+        return self.play_and_collect([tts], collect, volume=volume, on_completed=on_completed)
 
     def prompt_audio(
-        self, url: str, collect: CollectSettings, *, volume: float | None = None
+        self,
+        url: str,
+        collect: CollectSettings,
+        *,
+        volume: float | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[CollectAction]:
-        return self.play_and_collect([Audio(url)], collect, volume=volume)
+        return self.play_and_collect(
+            [Audio(url)], collect, volume=volume, on_completed=on_completed
+        )
 
     def collect(
         self,
@@ -171,10 +212,11 @@ class MediaCommands(CallBase):
         send_start_of_input: bool | None = None,
         start_input_timers: bool | None = None,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[StandaloneCollectAction]:
         """Collect digits or speech without a prompt (``calling.collect``)."""
-        params = collect_to_wire(
+        named = collect_to_wire(
             digits=digits,
             speech=speech,
             initial_timeout=initial_timeout,
@@ -183,8 +225,14 @@ class MediaCommands(CallBase):
             send_start_of_input=send_start_of_input,
             start_input_timers=start_input_timers,
         )
-        params.update(extra)
-        return self._start(StandaloneCollectAction, "calling.collect", params, control_id)
+        params = merge_params(named, extra)
+        return self._start(
+            StandaloneCollectAction,
+            "calling.collect",
+            params,
+            control_id,
+            on_completed=on_completed,
+        )
 
     # -- detection -------------------------------------------------------------------
 
@@ -194,11 +242,14 @@ class MediaCommands(CallBase):
         *,
         timeout: float | None = None,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[DetectAction]:
         """Run a detector (machine, fax or digit); it ends on the first result."""
-        params = drop_none({"detect": detect_to_wire(detect), "timeout": timeout, **extra})
-        return self._start(DetectAction, "calling.detect", params, control_id)
+        params = merge_params({"detect": detect_to_wire(detect), "timeout": timeout}, extra)
+        return self._start(
+            DetectAction, "calling.detect", params, control_id, on_completed=on_completed
+        )
 
     def detect_answering_machine(
         self,
@@ -211,6 +262,7 @@ class MediaCommands(CallBase):
         detect_interruptions: bool | None = None,
         detect_message_end: bool | None = None,
         timeout: float | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[DetectAction]:
         machine = MachineDetect(
             initial_timeout=initial_timeout,
@@ -221,17 +273,26 @@ class MediaCommands(CallBase):
             detect_interruptions=detect_interruptions,
             detect_message_end=detect_message_end,
         )
-        return self.detect(machine, timeout=timeout)
+        return self.detect(machine, timeout=timeout, on_completed=on_completed)
 
     def detect_fax(
-        self, *, tone: str | None = None, timeout: float | None = None
+        self,
+        *,
+        tone: str | None = None,
+        timeout: float | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[DetectAction]:
-        return self.detect(FaxDetect(tone=tone), timeout=timeout)
+        return self.detect(FaxDetect(tone=tone), timeout=timeout, on_completed=on_completed)
 
     def detect_digit(
-        self, *, digits: str | None = None, timeout: float | None = None
+        self,
+        *,
+        digits: str | None = None,
+        timeout: float | None = None,
+        on_completed: Completion | None = None,
     ) -> ActionStart[DetectAction]:
-        return self.detect(DigitDetect(digits=digits), timeout=timeout)
+        detector = DigitDetect(digits=digits)
+        return self.detect(detector, timeout=timeout, on_completed=on_completed)
 
     # -- media forks, fax, pay, transcription, AI ----------------------------------------
 
@@ -241,11 +302,14 @@ class MediaCommands(CallBase):
         device: Any,
         *,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[TapAction]:
         """Fork the call's audio to an RTP or WebSocket ``device``."""
-        params = {"tap": tap_to_wire(tap), "device": tap_device_to_wire(device), **extra}
-        return self._start(TapAction, "calling.tap", params, control_id)
+        params = merge_params(
+            {"tap": tap_to_wire(tap), "device": tap_device_to_wire(device)}, extra
+        )
+        return self._start(TapAction, "calling.tap", params, control_id, on_completed=on_completed)
 
     def stream(
         self,
@@ -259,12 +323,13 @@ class MediaCommands(CallBase):
         authorization_bearer_token: str | None = None,
         custom_parameters: Mapping[str, Any] | None = None,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         **extra: Any,
     ) -> ActionStart[StreamAction]:
         """Stream the call's audio to a WebSocket endpoint."""
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValueError(f"stream url must be a ws:// or wss:// URL, got {url!r}")
-        params = drop_none(
+        params = merge_params(
             {
                 "url": url,
                 "name": name,
@@ -274,10 +339,12 @@ class MediaCommands(CallBase):
                 "status_url_method": status_url_method,
                 "authorization_bearer_token": authorization_bearer_token,
                 "custom_parameters": dict(custom_parameters) if custom_parameters else None,
-                **extra,
-            }
+            },
+            extra,
         )
-        return self._start(StreamAction, "calling.stream", params, control_id)
+        return self._start(
+            StreamAction, "calling.stream", params, control_id, on_completed=on_completed
+        )
 
     def send_fax(
         self,
@@ -286,20 +353,42 @@ class MediaCommands(CallBase):
         identity: str | None = None,
         header_info: str | None = None,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
+        **extra: Any,
     ) -> ActionStart[FaxAction]:
+        """Send a fax document (a URL) on the call."""
         if not isinstance(document, str) or not document:
             raise ValueError("send_fax needs a document URL")
-        params = drop_none({"document": document, "identity": identity, "header_info": header_info})
-        return self._start(FaxAction, "calling.send_fax", params, control_id, "send_fax")
+        named = {"document": document, "identity": identity, "header_info": header_info}
+        params = merge_params(named, extra)
+        return self._start(
+            FaxAction, "calling.send_fax", params, control_id, "send_fax", on_completed=on_completed
+        )
 
-    def receive_fax(self, *, control_id: str | None = None) -> ActionStart[FaxAction]:
-        return self._start(FaxAction, "calling.receive_fax", {}, control_id, "receive_fax")
+    def receive_fax(
+        self,
+        *,
+        control_id: str | None = None,
+        on_completed: Completion | None = None,
+        **extra: Any,
+    ) -> ActionStart[FaxAction]:
+        """Receive a fax on the call."""
+        params = merge_params({}, extra)
+        return self._start(
+            FaxAction,
+            "calling.receive_fax",
+            params,
+            control_id,
+            "receive_fax",
+            on_completed=on_completed,
+        )
 
     def pay(
         self,
         payment_connector_url: str,
         *,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         input_method: str | None = None,
         status_url: str | None = None,
         payment_method: str | None = None,
@@ -317,6 +406,7 @@ class MediaCommands(CallBase):
         valid_card_types: str | None = None,
         parameters: Any = None,
         prompts: Any = None,
+        **extra: Any,
     ) -> ActionStart[PayAction]:
         """Collect a card payment. Scalars go on the wire as strings, as the server expects."""
         if not payment_connector_url:
@@ -329,7 +419,7 @@ class MediaCommands(CallBase):
             "min_postal_code_length": min_postal_code_length,
             "charge_amount": charge_amount,
         }
-        params = drop_none(
+        params = merge_params(
             {
                 "payment_connector_url": payment_connector_url,
                 "input": input_method,
@@ -344,20 +434,30 @@ class MediaCommands(CallBase):
                 "valid_card_types": valid_card_types,
                 "parameters": pay_parameters_to_wire(parameters) if parameters else None,
                 "prompts": pay_prompts_to_wire(prompts) if prompts else None,
-            }
+            },
+            extra,
         )
-        return self._start(PayAction, "calling.pay", params, control_id)
+        return self._start(PayAction, "calling.pay", params, control_id, on_completed=on_completed)
 
     def transcribe(
-        self, *, status_url: str | None = None, control_id: str | None = None
+        self,
+        *,
+        status_url: str | None = None,
+        control_id: str | None = None,
+        on_completed: Completion | None = None,
+        **extra: Any,
     ) -> ActionStart[TranscribeAction]:
-        params = drop_none({"status_url": status_url})
-        return self._start(TranscribeAction, "calling.transcribe", params, control_id)
+        """Transcribe the call; the result comes with the terminal event."""
+        params = merge_params({"status_url": status_url}, extra)
+        return self._start(
+            TranscribeAction, "calling.transcribe", params, control_id, on_completed=on_completed
+        )
 
     def ai(
         self,
         *,
         control_id: str | None = None,
+        on_completed: Completion | None = None,
         agent: str | None = None,
         prompt: Mapping[str, Any] | None = None,
         post_prompt: Mapping[str, Any] | None = None,
@@ -373,7 +473,7 @@ class MediaCommands(CallBase):
         **extra: Any,
     ) -> ActionStart[AIAction]:
         """Start an AI agent on the call; it runs until stopped or the call ends."""
-        params = drop_none(
+        params = merge_params(
             {
                 "agent": agent,
                 "prompt": prompt,
@@ -387,16 +487,7 @@ class MediaCommands(CallBase):
                 "languages": languages,
                 "SWAIG": SWAIG,
                 "params": ai_params,
-                **extra,
-            }
+            },
+            extra,
         )
-        return self._start(AIAction, "calling.ai", params, control_id)
-
-
-def wire_string(value: object) -> str | None:
-    """RELAY's pay/AI schemas type scalars as strings: ``True`` → ``"true"``, 3 → ``"3"``."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return self._start(AIAction, "calling.ai", params, control_id, on_completed=on_completed)

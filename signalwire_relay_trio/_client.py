@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import trio
 
 from ._call import Call
-from ._config import DEFAULTS
+from ._config import DEFAULTS, context_names, resolve_settings
 from ._connection import RelayConnection
 from ._groups import pick_error
 from ._message import Message
@@ -37,10 +37,17 @@ MessageHandlerT = TypeVar("MessageHandlerT", bound=Callable[[Message], Awaitable
 class RelayClient:
     """A RELAY client in the official SDK's style.
 
-    Register handlers with ``@client.on_call`` / ``@client.on_message``, then
-    either ``client.run()`` (blocking; Ctrl+C exits cleanly) or, inside a
-    trio program, ``async with RelayClient(...) as client:`` — the handlers
-    run while the block is open.
+    Register handlers with ``@client.on_call`` / ``@client.on_message`` (at
+    any time: a handler registered while connected takes the next call),
+    then either ``client.run()`` (blocking; Ctrl+C exits cleanly) or, inside
+    a trio program, ``async with RelayClient(...) as client:`` (or ``await
+    client.connect()`` ... ``await client.disconnect()``, from one task, as
+    an ``async with`` would) — the handlers run while connected.
+
+    Credentials are checked at construction: a missing one raises
+    ``ValueError`` naming the argument and its environment variable.
+    ``project``, ``host`` and ``contexts`` are attributes, as in the
+    official SDK; the token never appears in a repr.
     """
 
     def __init__(
@@ -58,12 +65,12 @@ class RelayClient:
         request_timeout: float = DEFAULTS.request_timeout,
         **open_relay_options: Any,
     ) -> None:
+        self.contexts: list[str] = list(context_names(contexts or ()))
         self._options: dict[str, Any] = {
             "project": project,
             "token": token,
             "jwt_token": jwt_token,
             "host": host,
-            "contexts": list(contexts or ()),
             "url": url,
             "ssl_context": ssl_context,
             "reconnect": reconnect,
@@ -72,14 +79,20 @@ class RelayClient:
         }
         if max_active_calls is not None:
             self._options["max_active_calls"] = max_active_calls
+        settings = resolve_settings(
+            contexts=self.contexts,
+            **{key: value for key, value in self._options.items() if key != "stream_factory"},
+        )
+        self.project: str = settings.credentials.project or ""
+        self.host: str = settings.host
         self._call_handler: Callable[[Call], Awaitable[Any]] | None = None
         self._message_handler: Callable[[Message], Awaitable[Any]] | None = None
         self._relay: RelayConnection | None = None
         self._exit_stack: AsyncExitStack | None = None
 
     def __repr__(self) -> str:
-        state = "open" if self._relay is not None else "closed"
-        return f"<RelayClient {state}>"
+        state = "connected" if self._relay is not None else "disconnected"
+        return f"<RelayClient project={self.project!r} host={self.host!r} {state}>"
 
     # -- handlers -----------------------------------------------------------
 
@@ -92,6 +105,21 @@ class RelayClient:
         """Decorator: run ``await handler(message)`` for every inbound message."""
         self._message_handler = handler
         return handler
+
+    async def _serve_call(self, call: Call) -> None:
+        handler = self._call_handler
+        if handler is None:
+            logger.warning("passing call %s: no @on_call handler is registered", call.call_id)
+            await call.pass_()
+            return
+        await handler(call)
+
+    async def _serve_message(self, message: Message) -> None:
+        handler = self._message_handler
+        if handler is None:
+            logger.warning("dropping message %s: no @on_message handler", message.message_id)
+            return
+        await handler(message)
 
     # -- lifetime -------------------------------------------------------------
 
@@ -106,32 +134,38 @@ class RelayClient:
         async with self:
             await trio.sleep_forever()
 
-    async def __aenter__(self) -> RelayClient:
+    async def connect(self) -> None:
+        """Connect and start serving the registered handlers (inside trio).
+
+        Pair it with :meth:`disconnect` in the same task, as ``async with``
+        would; prefer ``async with RelayClient(...)`` where you can.
+        """
         if self._exit_stack is not None:
-            raise RuntimeError("this RelayClient is already open")
+            raise RuntimeError("this RelayClient is already connected")
         stack = AsyncExitStack()
-        options = dict(self._options)
-        contexts: list[str] = options.pop("contexts")
-        serving = self._call_handler is not None or self._message_handler is not None
         try:
-            # With handlers, subscribe only once they serve: a call offered in
-            # between would find no consumer and be passed away.
-            relay = await stack.enter_async_context(
-                open_relay(**options, contexts=() if serving else contexts)
-            )
+            # Serve first, subscribe after: a call offered in between would
+            # find no consumer and be passed away.
+            relay = await stack.enter_async_context(open_relay(**self._options, contexts=()))
             nursery = await stack.enter_async_context(trio.open_nursery())
             stack.callback(nursery.cancel_scope.cancel)
-            if self._call_handler is not None:
-                await nursery.start(relay.serve, self._call_handler)
-            if self._message_handler is not None:
-                await nursery.start(relay.serve_messages, self._message_handler)
-            if serving and contexts:
-                await relay.receive(contexts)
+            await nursery.start(relay.serve, self._serve_call)
+            await nursery.start(relay.serve_messages, self._serve_message)
+            if self.contexts:
+                await relay.receive(self.contexts)
         except BaseException:
             await stack.aclose()
             raise
         self._relay = relay
         self._exit_stack = stack
+
+    async def disconnect(self) -> None:
+        """Close the connection opened by :meth:`connect` (a no-op when not connected)."""
+        if self._exit_stack is not None:
+            await self.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> RelayClient:
+        await self.connect()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
@@ -196,10 +230,14 @@ class RelayClient:
         )
 
     async def receive(self, contexts: Iterable[str]) -> None:
-        await self.relay.receive(contexts)
+        names = context_names(contexts)
+        await self.relay.receive(names)
+        self.contexts.extend(c for c in names if c not in self.contexts)
 
     async def unreceive(self, contexts: Iterable[str]) -> None:
-        await self.relay.unreceive(contexts)
+        names = context_names(contexts)
+        await self.relay.unreceive(names)
+        self.contexts[:] = [c for c in self.contexts if c not in names]
 
     async def execute(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         return await self.relay.execute(method, params)

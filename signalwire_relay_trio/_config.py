@@ -36,23 +36,42 @@ ENV_CA_FILE = "SIGNALWIRE_RELAY_CA_FILE"
 _BAD_HOST_CHARS = frozenset("/@?#\\ \t\r\n")
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be positive")
+def _seconds(optional: bool = False) -> Any:
+    """A validator: a positive number of seconds (``None`` too when ``optional``)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            expected = "a number of seconds or None" if optional else "a number of seconds"
+            raise TypeError(f"{attribute.name} must be {expected}, not {value!r}")
+        if not value > 0:  # also refuses NaN
+            raise ValueError(f"{attribute.name} must be positive, not {value!r}")
+
+    return check
 
 
-def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{attribute.name} must be positive (or None to turn pings off)")
+def _count(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.name} must be a positive integer, not {value!r}")
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, not {value!r}")
 
 
-def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be a positive integer")
+def _flag(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{attribute.name} must be True or False, not {value!r}")
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _optional_float(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool) else _as_float(value)
+
+
+def _as_float(value: Any) -> Any:
+    """Numbers become floats; anything else is left for the validator to name."""
+    return (
+        float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -60,17 +79,20 @@ class RelayOptions:
     """The connection's tunables: the one place their defaults and checks are written.
 
     ``open_relay`` and ``RelayClient`` take their defaults from :data:`DEFAULTS`.
+    A value of the wrong type raises ``TypeError``, a value out of range
+    ``ValueError``; both name the option.
     """
 
-    reconnect: bool = attrs.field(default=True, converter=bool)
-    request_timeout: float = attrs.field(default=10.0, validator=_positive, converter=float)
-    max_active_calls: int = attrs.field(default=1000, validator=_positive_int)
+    reconnect: bool = attrs.field(default=True, validator=_flag)
+    request_timeout: float = attrs.field(default=10.0, validator=_seconds(), converter=_as_float)
+    max_active_calls: int = attrs.field(default=1000, validator=_count)
     keepalive_interval: float | None = attrs.field(
-        default=20.0, validator=_positive_or_none, converter=_optional_float
+        default=20.0, validator=_seconds(optional=True), converter=_as_float
     )
-    keepalive_timeout: float = attrs.field(default=10.0, validator=_positive, converter=float)
-    max_pending_requests: int = attrs.field(default=10_000, validator=_positive_int)
-    max_queued_requests: int = attrs.field(default=500, validator=_positive_int)
+    keepalive_timeout: float = attrs.field(default=10.0, validator=_seconds(), converter=_as_float)
+    connect_timeout: float = attrs.field(default=10.0, validator=_seconds(), converter=_as_float)
+    max_pending_requests: int = attrs.field(default=10_000, validator=_count)
+    max_queued_requests: int = attrs.field(default=500, validator=_count)
 
 
 DEFAULTS = RelayOptions()
@@ -168,6 +190,17 @@ def resolve_settings(
 
     ``options`` are :class:`RelayOptions` fields; those not given take its defaults.
     """
+    for name, value in (
+        ("project", project),
+        ("token", token),
+        ("jwt_token", jwt_token),
+        ("host", host),
+        ("url", url),
+    ):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise TypeError(f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}")
     env = os.environ if environ is None else environ
     if not jwt_token and not project and not token:
         jwt_token = env.get(ENV_JWT) or None

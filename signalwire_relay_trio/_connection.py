@@ -16,22 +16,25 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any
 
 import trio
 
 from ._call import Call
 from ._config import RelaySettings, context_names
+from ._connection_events import ConnectionEvents
 from ._dial import run_dial
 from ._dispatch import FrameDispatcher
 from ._errors import RelayError
 from ._inbound import Inbound
 from ._link import Link, StreamFactory
-from ._message import Message
+from ._message import Message, check_number, message_media
 from ._models import drop_none
 from ._registry import CallRegistry
 from ._requests import RequestTimeoutError
-from ._state import ConnectionState
+from ._state import ConnectionState, RelayStatistics
+from ._subscriptions import EventListener, EventStream
 
 __all__ = ["ConnectionState", "RelayConnection", "RequestTimeoutError"]
 
@@ -56,7 +59,10 @@ class RelayConnection:
         self._link = Link(settings, self._set_state, stream_factory)
         self._registry = CallRegistry(self._link, nursery)
         self._inbound = Inbound(self._registry, settings.max_active_calls)
-        self._dispatcher = FrameDispatcher(self._link, self._registry, self._inbound)
+        self._subscribers = ConnectionEvents(partial(self._registry.spawn, None))
+        self._dispatcher = FrameDispatcher(
+            self._link, self._registry, self._inbound, self._subscribers
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the session up until closed; started by :func:`open_relay`."""
@@ -85,14 +91,25 @@ class RelayConnection:
         """The calls this connection follows right now."""
         return self._registry.calls
 
-    def statistics(self) -> dict[str, int]:
-        """Counts of what the connection holds, for tests and monitoring."""
-        return {
-            "pending_requests": self._link.pending_requests,
-            "session_pending": self._link.session.pending_count,
-            **self._registry.statistics(),
-            "inbound_consumers": self._inbound.call_consumers,
-        }
+    def statistics(self) -> RelayStatistics:
+        """What the connection holds and has done, for tests and monitoring.
+
+        Cheap (counters kept as things happen), so a metrics scrape can call it.
+        """
+        registry = self._registry.statistics()
+        return RelayStatistics(
+            state=self._state,
+            active_calls=registry["calls"],
+            pending_requests=self._link.pending_requests,
+            session_pending=self._link.session.pending_count,
+            dials=registry["dials"],
+            actions=registry["actions"],
+            inbound_consumers=self._inbound.call_consumers,
+            calls_total=self._registry.calls_total,
+            events_received=self._dispatcher.events_received,
+            reconnects=self._link.reconnects,
+            handler_errors=self._inbound.handler_errors,
+        )
 
     def __repr__(self) -> str:
         return f"<RelayConnection {self._settings.url} {self._state.value}>"
@@ -201,11 +218,13 @@ class RelayConnection:
 
         ``await message.wait()`` then returns the terminal state event.
         """
-        media_list = [media] if isinstance(media, str) else list(media)
+        media_list = message_media(media)
+        if body is not None and not isinstance(body, str):
+            raise TypeError(f"body must be a string, not {type(body).__name__}")
         if not body and not media_list:
             raise ValueError("send_message needs a body or media")
-        if not to_number or not from_number:
-            raise ValueError("send_message needs to_number and from_number")
+        check_number("to_number", to_number)
+        check_number("from_number", from_number, short_code=True)
         tag_list = [tags] if isinstance(tags, str) else list(tags)
         subscribed = self._link.session.contexts
         context = context or (subscribed[0] if subscribed else None) or self.protocol or "default"
@@ -223,6 +242,7 @@ class RelayConnection:
         if not isinstance(message_id, str) or not message_id:
             raise RelayError(None, "messaging.send result carries no message_id")
         message = Message(
+            spawn=partial(self._registry.spawn, None),
             message_id=message_id,
             context=context,
             direction="outbound",
@@ -247,6 +267,33 @@ class RelayConnection:
     ) -> None:
         """Run ``await handler(message)`` for every inbound message, each in its own task."""
         await self._inbound.serve_messages(handler, task_status)
+
+    # -- connection-wide events ------------------------------------------------
+
+    def on(self, event_type: str, handler: EventListener) -> None:
+        """Call ``handler(event)`` for every event of this type on the connection.
+
+        Every event counts, whether or not it belongs to a call this client
+        follows (conference-wide ``calling.conference`` statuses carry no
+        call id). A sync handler runs inside the reader, so keep it short; an
+        async one runs as a task of the connection. Errors are logged.
+        """
+        self._subscribers.on(event_type, handler)
+
+    def off(self, event_type: str, handler: EventListener) -> None:
+        """Remove a handler added with :meth:`on` (no error if it is not there)."""
+        self._subscribers.off(event_type, handler)
+
+    def events(
+        self, *event_types: str, max_buffer: int = 1000
+    ) -> AbstractAsyncContextManager[EventStream]:
+        """Subscribe to the connection's events (all, or of the given types).
+
+        Yields an :class:`EventStream`; iteration ends when the connection
+        closes. A subscriber more than ``max_buffer`` events behind gets
+        :class:`EventOverflowError`; nobody else is affected.
+        """
+        return self._subscribers.events(event_types, max_buffer)
 
     # -- connection states -------------------------------------------------------
 
@@ -283,10 +330,13 @@ class RelayConnection:
         """Stop taking new calls, let active ones finish (up to ``timeout``), then close.
 
         Unsubscribes the contexts, so the server stops offering calls here;
-        ``serve()`` loops return normally once their handlers are done. After
-        the timeout, calls still up are left to the server and the
-        connection closes anyway. For deploys that must not drop calls.
+        returns once every ``serve()``/``serve_messages()`` handler has
+        finished (a handler may keep working after its call ended) and every
+        call has ended, or after ``timeout``; then closes the connection.
+        ``serve()`` loops return normally. Calls still up after the timeout
+        are left to the server. For deploys that must not drop calls.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._link.is_closed:
             return
         contexts = list(self._link.session.contexts)
@@ -298,6 +348,7 @@ class RelayConnection:
                 except RelayError as exc:
                     logger.warning("drain: unsubscribing failed: %s", exc)
         with trio.move_on_after(timeout):
+            await self._inbound.wait_handlers_done()
             await self._registry.wait_calls_gone()
         active = len(self._registry.calls)
         if active:
@@ -318,4 +369,5 @@ class RelayConnection:
         for channel in self._state_channels:
             channel.close()
         self._state_channels.clear()
+        self._subscribers.close()
         self._registry.end_calls("the connection closed")

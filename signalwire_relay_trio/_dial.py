@@ -117,6 +117,13 @@ async def run_dial(
     max_price_per_minute: float | None,
 ) -> Call:
     wire_devices = devices_to_wire(devices)
+    if tag is not None and not isinstance(tag, str):
+        raise TypeError(f"tag must be a string, not {type(tag).__name__}")
+    if isinstance(dial_timeout, bool) or not isinstance(dial_timeout, (int, float)):
+        raise TypeError(f"dial_timeout must be a number of seconds, not {dial_timeout!r}")
+    if not dial_timeout > 0:
+        raise ValueError(f"dial_timeout must be positive, not {dial_timeout!r}")
+    await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled dial rings nobody
     tag = tag or str(uuid.uuid4())
     params = drop_none(
         {

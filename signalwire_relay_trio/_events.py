@@ -75,7 +75,7 @@ from ._constants import (
     EVENT_MESSAGING_STATE,
 )
 from ._convert import FieldError, WireModel, to_str
-from ._event_base import RelayEvent
+from ._event_base import RelayEvent, install_payload_parser
 from ._messaging_events import MessageReceiveEvent, MessageStateEvent
 
 __all__ = [
@@ -250,3 +250,6 @@ def parse_event(payload: Mapping[str, Any]) -> RelayEvent:
         return model.build(merged)
     except FieldError as exc:
         raise ValueError(f"malformed {event_type!r} event: {exc}") from exc.__cause__
+
+
+install_payload_parser(parse_event)

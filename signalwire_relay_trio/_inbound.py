@@ -144,6 +144,9 @@ class Inbound:
         self._calls: Consumers[Call] = Consumers()
         self._messages: Consumers[Message] = Consumers()
         self._draining = False
+        self._running = 0  # handler tasks of serve() and serve_messages()
+        self._all_done: trio.Event | None = None
+        self.handler_errors = 0
 
     @property
     def call_consumers(self) -> int:
@@ -155,12 +158,25 @@ class Inbound:
         self._calls.close()
         self._messages.close()
 
+    async def wait_handlers_done(self) -> None:
+        """Return once no handler of ``serve()``/``serve_messages()`` is running."""
+        while self._running:
+            self._all_done = trio.Event()
+            await self._all_done.wait()
+
+    def _handler_done(self) -> None:
+        self._running -= 1
+        if not self._running and self._all_done is not None:
+            self._all_done.set()
+
     # -- calls ------------------------------------------------------------------------
 
     def offer_call(self, event: RelayEvent) -> None:
         """A ``calling.call.receive`` for a new call: hand it over, or pass it on."""
         registry = self._registry
-        if registry.call_count >= self._max_active_calls:
+        if registry.has_ended(event.call_id):
+            logger.info("ignoring a repeated calling.call.receive for ended call %s", event.call_id)
+        elif registry.call_count >= self._max_active_calls:
             logger.warning(
                 "declining call %s: max_active_calls (%d) reached",
                 event.call_id,
@@ -211,9 +227,7 @@ class Inbound:
     async def serve_calls(
         self, handler: Callable[[Call], Awaitable[Any]], task_status: trio.TaskStatus[None]
     ) -> None:
-        await self._calls.spawn_each(
-            partial(run_call_handler, handler), _call_task_name, task_status
-        )
+        await self._calls.spawn_each(partial(self._run_call, handler), _call_task_name, task_status)
 
     # -- messages ---------------------------------------------------------------------
 
@@ -238,8 +252,41 @@ class Inbound:
         self, handler: Callable[[Message], Awaitable[Any]], task_status: trio.TaskStatus[None]
     ) -> None:
         await self._messages.spawn_each(
-            partial(_run_message_handler, handler), _message_task_name, task_status
+            partial(self._run_message, handler), _message_task_name, task_status
         )
+
+    async def _run_call(self, handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
+        """Run one call's handler in the call's own task group, then hang up."""
+        self._running += 1
+        try:
+            async with trio.open_nursery() as nursery:
+                call._use_task_group(nursery)
+                try:
+                    await handler(call)
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseException as exc:
+            if _log_handler_exit(call, exc):
+                self.handler_errors += 1
+        finally:
+            call._use_task_group(None)
+            try:
+                if call.active:
+                    await _hang_up_after_handler(call)
+            finally:
+                self._handler_done()
+
+    async def _run_message(
+        self, handler: Callable[[Message], Awaitable[Any]], message: Message
+    ) -> None:
+        self._running += 1
+        try:
+            await handler(message)
+        except Exception:
+            self.handler_errors += 1
+            logger.exception("message %s: handler raised", message.message_id)
+        finally:
+            self._handler_done()
 
 
 def _call_task_name(call: Call) -> str:
@@ -250,46 +297,28 @@ def _message_task_name(message: Message) -> str:
     return f"message {message.message_id}"
 
 
-async def run_call_handler(handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
-    """Run one call's handler in the call's own task group, then hang up."""
-    try:
-        async with trio.open_nursery() as nursery:
-            call._use_task_group(nursery)
-            try:
-                await handler(call)
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseException as exc:
-        _log_handler_exit(call, exc)
-    finally:
-        call._use_task_group(None)
-        if call.active:
-            with trio.move_on_after(HANGUP_GRACE) as scope:
-                scope.shield = True
-                try:
-                    await call.hangup()
-                except RelayError as exc:
-                    logger.warning(
-                        "call %s: hangup after its handler failed: %s", call.call_id, exc
-                    )
+async def _hang_up_after_handler(call: Call) -> None:
+    with trio.move_on_after(HANGUP_GRACE) as scope:
+        scope.shield = True
+        try:
+            await call.hangup()
+        except RelayError as exc:
+            logger.warning("call %s: hangup after its handler failed: %s", call.call_id, exc)
 
 
-def _log_handler_exit(call: Call, exc: BaseException) -> None:
-    """Log what a handler raised; re-raise if it was only cancellation."""
+def _log_handler_exit(call: Call, exc: BaseException) -> bool:
+    """Log what a handler raised; True if it failed (not only that its call ended).
+
+    Re-raises cancellation, ``KeyboardInterrupt`` and ``SystemExit``: never swallowed.
+    """
     errors = [e for e in leaves(exc) if not isinstance(e, trio.Cancelled)]
     if not errors or any(not isinstance(e, Exception) for e in errors):
-        raise exc  # cancellation, KeyboardInterrupt, SystemExit: never swallowed
+        raise exc
+    failed = False
     for error in errors:
         if isinstance(error, CallEndedError):
             logger.debug("call %s: handler stopped because the call ended", call.call_id)
         else:
+            failed = True
             logger.error("call %s: handler raised %r", call.call_id, error, exc_info=error)
-
-
-async def _run_message_handler(
-    handler: Callable[[Message], Awaitable[Any]], message: Message
-) -> None:
-    try:
-        await handler(message)
-    except Exception:
-        logger.exception("message %s: handler raised", message.message_id)
+    return failed

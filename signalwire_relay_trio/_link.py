@@ -14,10 +14,12 @@ writes the link's state.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import trio
@@ -34,8 +36,8 @@ from ._groups import leaves, pick_error
 from ._protocol import RelaySession, Reply
 from ._requests import RequestTable, timeout_error
 from ._state import ConnectionState
-from ._tls import open_tls_over_tcp
-from ._transport import ClientWebSocket, TransportClosed
+from ._tls import start_tls
+from ._transport import MAX_MESSAGE_SIZE, ClientWebSocket, TransportClosed
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -46,7 +48,6 @@ logger = logging.getLogger("signalwire_relay_trio")
 
 StreamFactory = Callable[[], Awaitable[trio.abc.Stream]]
 
-CONNECT_TIMEOUT = 10.0
 # How long the server may take to close the socket after signalwire.disconnect.
 DISCONNECT_GRACE = 5.0
 BACKOFF_INITIAL = 0.5
@@ -80,6 +81,7 @@ class Link:
         self._last_received = 0.0
         self._socket_scope: trio.CancelScope | None = None
         self._supervisor_scope = trio.CancelScope()
+        self.reconnects = 0
 
     @property
     def is_ready(self) -> bool:
@@ -114,13 +116,24 @@ class Link:
         reply = await self.request(method, params, deadline)
         return reply.unwrap()
 
-    async def request(self, method: str, params: Mapping[str, Any], deadline: float) -> Reply:
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        deadline: float,
+        *,
+        capped: bool = True,
+    ) -> Reply:
         """Send one request and wait for its reply (or an error) until ``deadline``.
 
         Waits for the session to be ready if it is reconnecting; a request
         that could not be sent on a socket that just closed is sent again
-        once reconnected.
+        once reconnected. A request from a cancelled scope is never sent.
+        ``capped=False`` (the keepalive ping) is not held to
+        ``max_pending_requests``: a full table is what a half-open socket
+        looks like, and the ping is what finds out.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             if self._closed:
                 raise RelayConnectionError(None, "the connection is closed")
@@ -128,9 +141,13 @@ class Link:
             if ws is None or not self._ready.is_set():
                 await self._wait_until_ready(method, deadline)
                 continue
-            if len(self._requests) >= self._settings.max_pending_requests:
+            if capped and len(self._requests) >= self._settings.max_pending_requests:
                 raise RelayError(None, f"{method}: too many requests in flight")
             request_id, frame = self.session.request(method, params)
+            too_big = _oversize(method, frame)
+            if too_big is not None:
+                self.session.forget(request_id)
+                raise too_big
             waiter = self._requests.add(request_id, method, deadline)
             try:
                 try:
@@ -168,6 +185,10 @@ class Link:
             return
         request_id, frame = self.session.request(method, params)
         self.session.forget(request_id)
+        too_big = _oversize(method, frame)
+        if too_big is not None:
+            logger.warning("not sent: %s", too_big.message)
+            return
         try:
             ws.send(frame)
         except TransportClosed:
@@ -237,7 +258,9 @@ class Link:
             def on_ready() -> None:
                 nonlocal reached_ready, connected_once
                 reached_ready = True
-                if not connected_once:
+                if connected_once:
+                    self.reconnects += 1
+                else:
                     connected_once = True
                     task_status.started()
 
@@ -285,24 +308,38 @@ class Link:
             logger.info("connection lost (%s); reconnecting in %.1f s", _describe(error), delay)
             await trio.sleep(delay)
 
-    async def _open_stream(self) -> trio.abc.Stream:
+    @contextmanager
+    def _connect_stage(self, stage: str, deadline: float) -> Iterator[None]:
+        """One stage of connecting, within the connect deadline; a timeout names the stage."""
+        try:
+            with trio.fail_at(deadline):
+                yield
+        except trio.TooSlowError:
+            timeout = self._settings.connect_timeout
+            raise TransportClosed(f"{stage} did not finish within {timeout:g} s") from None
+
+    async def _open_stream(self, deadline: float) -> trio.abc.Stream:
         settings = self._settings
         if self._stream_factory is not None:
-            return await self._stream_factory()
-        if settings.secure:
-            assert settings.ssl_context is not None
-            return await open_tls_over_tcp(settings.hostname, settings.port, settings.ssl_context)
-        return await trio.open_tcp_stream(settings.hostname, settings.port)
+            with self._connect_stage("opening the stream", deadline):
+                return await self._stream_factory()
+        with self._connect_stage("TCP connect", deadline):
+            tcp = await trio.open_tcp_stream(settings.hostname, settings.port)
+        if not settings.secure:
+            return tcp
+        assert settings.ssl_context is not None
+        with self._connect_stage("TLS handshake", deadline):
+            return await start_tls(tcp, settings.ssl_context, settings.hostname)
 
     async def _serve_one_socket(
         self, on_frame: Callable[[str], None], on_ready: Callable[[], None]
     ) -> None:
         """Open one socket, authenticate, and serve it until it is lost."""
-        with trio.fail_after(CONNECT_TIMEOUT):
-            stream = await self._open_stream()
-        ws = ClientWebSocket(stream)
+        deadline = trio.current_time() + self._settings.connect_timeout
+        stream = await self._open_stream(deadline)
+        ws = ClientWebSocket(stream, write_timeout=self._settings.keepalive_timeout)
         try:
-            with trio.fail_after(CONNECT_TIMEOUT):
+            with self._connect_stage("the WebSocket upgrade", deadline):
                 await ws.handshake(self._settings.host, self._settings.target)
             async with trio.open_nursery() as nursery:
                 self._socket_scope = nursery.cancel_scope
@@ -310,7 +347,7 @@ class Link:
                 nursery.start_soon(self._read, ws, on_frame)
                 self._ws = ws
                 self._last_received = trio.current_time()
-                with trio.fail_after(CONNECT_TIMEOUT):
+                with self._connect_stage("signalwire.connect", deadline):
                     await self._authenticate(ws)
                 self._ready.set()
                 self._on_state(ConnectionState.CONNECTED)
@@ -320,7 +357,7 @@ class Link:
         finally:
             self._socket_scope = None
             self._ws = None
-            self._socket_lost()
+            self._socket_lost(sys.exc_info()[1])
             await ws.aclose()
 
     async def _read(self, ws: ClientWebSocket, on_frame: Callable[[str], None]) -> None:
@@ -339,13 +376,14 @@ class Link:
             if now < quiet_until:
                 await trio.sleep(quiet_until - now)
                 continue
-            try:
-                deadline = trio.current_time() + timeout
-                await self.request("signalwire.ping", {"timestamp": time.time()}, deadline)
-            except trio.TooSlowError:
+            # Its own deadline: the request timer may sleep far longer than this.
+            with trio.move_on_after(timeout) as scope:
+                ping = {"timestamp": time.time()}
+                await self.request("signalwire.ping", ping, math.inf, capped=False)
+            if scope.cancelled_caught:
                 raise TransportClosed(
                     f"no reply to a ping within {timeout:g} s; the socket is half-open"
-                ) from None
+                )
 
     async def _authenticate(self, ws: ClientWebSocket) -> None:
         request_id, frame = self.session.start_connect()
@@ -364,14 +402,32 @@ class Link:
         if was_resuming and not self.session.session_restored:
             logger.warning("the server did not restore the session; continuing as a new one")
 
-    def _socket_lost(self) -> None:
+    def _socket_lost(self, cause: BaseException | None) -> None:
+        """Fail the requests in flight: each its own error, chained to what ended the socket."""
         if self._ready.is_set():
             self._ready = trio.Event()
-        self._requests.fail(self.session.connection_lost(), _lost_error)
+
+        def lost() -> ConnectionLostError:
+            error = ConnectionLostError(
+                None, "the connection dropped; the request's outcome is unknown"
+            )
+            error.__cause__ = cause
+            return error
+
+        self._requests.fail(self.session.connection_lost(), lost)
 
 
-def _lost_error() -> ConnectionLostError:
-    return ConnectionLostError(None, "the connection dropped; the request's outcome is unknown")
+def _oversize(method: str, frame: str) -> RelayError | None:
+    """The error for a request too big for the server to take, or None."""
+    # A character is at most 4 bytes: only long frames need encoding to know.
+    if len(frame) * 4 <= MAX_MESSAGE_SIZE:
+        return None
+    size = len(frame.encode("utf-8"))
+    if size <= MAX_MESSAGE_SIZE:
+        return None
+    return RelayError(
+        None, f"{method}: the request is {size} bytes, over the {MAX_MESSAGE_SIZE}-byte frame limit"
+    )
 
 
 def _describe(error: BaseException) -> str:

@@ -24,7 +24,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from ._models import drop_none
+from ._params import merge_params
 
 __all__ = ["one_shot"]
 
@@ -62,10 +62,9 @@ def one_shot(
 
         async def send(self: S, /, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
             arguments = signature.bind(self, *args, **kwargs).arguments
+            given = arguments.get(extra_name, {}) if extra_name else {}
+            extra = {renames.get(key, key): value for key, value in given.items()}
             params: dict[str, Any] = {}
-            if extra_name is not None:
-                for key, value in arguments.get(extra_name, {}).items():
-                    params[renames.get(key, key)] = value
             for name in named:
                 value = arguments.get(name)
                 if not value and name in fillers:
@@ -75,7 +74,7 @@ def one_shot(
                 if name in converters:
                     value = converters[name](value)
                 params[renames.get(name, name)] = value
-            return await self._execute(method, drop_none(params) or None)
+            return await self._execute(method, merge_params(params, extra) or None)
 
         functools.update_wrapper(send, signature_of)
         return send

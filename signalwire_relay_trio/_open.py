@@ -36,6 +36,7 @@ async def open_relay(
     stream_factory: StreamFactory | None = None,
     keepalive_interval: float | None = DEFAULTS.keepalive_interval,
     keepalive_timeout: float = DEFAULTS.keepalive_timeout,
+    connect_timeout: float = DEFAULTS.connect_timeout,
     max_pending_requests: int = DEFAULTS.max_pending_requests,
     max_queued_requests: int = DEFAULTS.max_queued_requests,
 ) -> AsyncIterator[RelayConnection]:
@@ -50,12 +51,16 @@ async def open_relay(
     Keepalive: after ``keepalive_interval`` seconds without any frame from
     the server, a ``signalwire.ping`` is sent; no answer within
     ``keepalive_timeout`` means the socket is half-open, and it is replaced
-    (``keepalive_interval=None`` turns this off). At most
-    ``max_pending_requests`` requests may be in flight and at most
+    (``keepalive_interval=None`` turns this off); so is a socket the server
+    stops reading from (no write progress within ``keepalive_timeout``). At
+    most ``max_pending_requests`` requests may be in flight and at most
     ``max_queued_requests`` may wait for a reconnect; more raise
     :class:`RelayError` at once rather than queueing without bound.
+    Connecting (TCP, TLS, the WebSocket upgrade, ``signalwire.connect``)
+    must finish within ``connect_timeout``; the error names the stage that
+    did not.
 
-    Raises ``ValueError`` for bad arguments, :class:`AuthenticationError`
+    Raises ``TypeError``/``ValueError`` naming a bad argument, :class:`AuthenticationError`
     when the credentials are refused, :class:`RelayConnectionError` when the
     server cannot be reached or the connection is lost for good. Errors leave
     as themselves, never inside an exception group; the body's own exception
@@ -75,6 +80,7 @@ async def open_relay(
         max_active_calls=max_active_calls,
         keepalive_interval=keepalive_interval,
         keepalive_timeout=keepalive_timeout,
+        connect_timeout=connect_timeout,
         max_pending_requests=max_pending_requests,
         max_queued_requests=max_queued_requests,
     )

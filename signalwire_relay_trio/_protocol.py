@@ -210,10 +210,11 @@ def reply_error(method: str, result: Mapping[str, Any]) -> RelayError | None:
 def describe_frame(text: str, limit: int = 200) -> str:
     """A short, credential-free description of a raw frame for log lines."""
     try:
-        decoded = _decode(text)
+        shown = _encode(scrub(_decode(text)))
     except ValueError:
         return f"<{len(text)} chars, not JSON>"
-    shown = _encode(scrub(decoded))
+    except RecursionError:
+        return f"<{len(text)} chars, nested too deeply>"
     return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
@@ -370,6 +371,8 @@ class RelaySession:
             frame = _decode(text if isinstance(text, str) else text.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise RemoteProtocolError("frame is not valid JSON") from None
+        except RecursionError:
+            raise RemoteProtocolError("frame is nested too deeply") from None
         if not isinstance(frame, dict):
             raise RemoteProtocolError("frame is not a JSON object")
         method = frame.get("method")

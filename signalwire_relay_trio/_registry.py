@@ -28,6 +28,13 @@ __all__ = ["CallRegistry", "DialTarget"]
 logger = logging.getLogger("signalwire_relay_trio")
 
 EARLY_MESSAGE_EVENTS = 256
+# How many ended call ids are remembered, so a late re-sent receive starts nothing.
+ENDED_CALLS_REMEMBERED = 1024
+
+
+def _text(value: Any) -> str:
+    """A string fact of the wire, or ``""`` when it is missing or not a string."""
+    return value if isinstance(value, str) else ""
 
 
 class DialTarget(Protocol):
@@ -49,6 +56,8 @@ class CallRegistry:
         # messaging.state events that beat messaging.send's reply, by message id
         self._early_message_events: dict[str, list[MessageStateEvent]] = {}
         self._calls_gone: trio.Event | None = None
+        self._ended_ids: dict[str, None] = {}  # insertion-ordered; oldest dropped first
+        self.calls_total = 0
 
     # -- the CallHost interface ---------------------------------------------------
 
@@ -58,9 +67,11 @@ class CallRegistry:
 
     def forget_call(self, call: Any) -> None:
         calls = self._router.calls
-        call_id = call.call_id
+        call_id, ended = call.call_id, call.state is CallState.ENDED
         if calls.get(call_id) is call:
             del calls[call_id]
+            if ended:
+                self._remember_ended(call_id)
             if not calls and self._calls_gone is not None:
                 self._calls_gone.set()
 
@@ -82,6 +93,16 @@ class CallRegistry:
 
     # -- calls ------------------------------------------------------------------------
 
+    def _remember_ended(self, call_id: str) -> None:
+        ended = self._ended_ids
+        ended[call_id] = None
+        if len(ended) > ENDED_CALLS_REMEMBERED:
+            del ended[next(iter(ended))]
+
+    def has_ended(self, call_id: str | None) -> bool:
+        """True for a call this client saw end (among the last ``ENDED_CALLS_REMEMBERED``)."""
+        return call_id in self._ended_ids
+
     @property
     def calls(self) -> list[Call]:
         return list(self._router.calls.values())
@@ -101,15 +122,15 @@ class CallRegistry:
             self,
             call_id=event.call_id or "",
             node_id=shared_string(event.node_id) or "",
-            project_id=shared_string(event.project_id),
-            context=shared_string(event.context),
-            tag=params.get("tag"),
-            direction=shared_string(params.get("direction")),
+            project_id=shared_string(event.project_id) or "",
+            context=shared_string(event.context) or "",
+            tag=_text(params.get("tag")),
+            direction=shared_string(_text(params.get("direction"))),
             device=shared_device(params.get("device")),
             state=state if state is not CallState.UNKNOWN else CallState.CREATED,
-            segment_id=same_string(params.get("segment_id"), event.call_id),
+            segment_id=same_string(_text(params.get("segment_id")), event.call_id),
         )
-        self._router.calls[call.call_id] = call
+        self._add(call)
         return call
 
     def make_dial_winner(self, call_id: str, tag: str, info: Mapping[str, Any]) -> Call:
@@ -119,15 +140,19 @@ class CallRegistry:
         call = Call(
             self,
             call_id=call_id,
-            node_id=str(info.get("node_id") or ""),
+            node_id=_text(info.get("node_id")),
             tag=tag,
-            direction=info.get("direction") or "outbound",
+            direction=_text(info.get("direction")) or "outbound",
             device=device if isinstance(device, dict) else None,
             state=CallState.ANSWERED if state is CallState.UNKNOWN else state,
-            segment_id=info.get("segment_id"),
+            segment_id=_text(info.get("segment_id")),
         )
-        self._router.calls[call_id] = call
+        self._add(call)
         return call
+
+    def _add(self, call: Call) -> None:
+        self._router.calls[call.call_id] = call
+        self.calls_total += 1
 
     def end_calls(self, why: str) -> None:
         """The connection closed: every call it followed is over for this client."""

@@ -7,11 +7,12 @@ import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import attrs
 import trio
 
 from ._protocol import Reply
 
-__all__ = ["ConnectionState", "Latch", "PendingRequest", "wait_within"]
+__all__ = ["ConnectionState", "Latch", "PendingRequest", "RelayStatistics", "wait_within"]
 
 T = TypeVar("T")
 
@@ -21,6 +22,30 @@ class ConnectionState(str, enum.Enum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     CLOSED = "closed"
+
+
+@attrs.frozen(kw_only=True)
+class RelayStatistics:
+    """What a connection holds and has done, read at once (``relay.statistics()``).
+
+    Counts of now: ``active_calls``, ``pending_requests`` (awaited replies),
+    ``session_pending`` (ids the session still matches), ``dials``,
+    ``actions`` (running, by control id), ``inbound_consumers``. Totals since
+    the connection opened: ``calls_total``, ``events_received``,
+    ``reconnects``, ``handler_errors``.
+    """
+
+    state: ConnectionState
+    active_calls: int
+    pending_requests: int
+    session_pending: int
+    dials: int
+    actions: int
+    inbound_consumers: int
+    calls_total: int
+    events_received: int
+    reconnects: int
+    handler_errors: int
 
 
 class Latch:

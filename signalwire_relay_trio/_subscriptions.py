@@ -7,7 +7,11 @@ whose receive side the user iterates (:class:`EventStream`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Union
 
 import trio
 
@@ -15,9 +19,44 @@ from ._errors import EventOverflowError
 from ._events import RelayEvent
 from ._state import Latch
 
-__all__ = ["EventFeed", "EventPredicate", "EventStream", "EventWaiter"]
+__all__ = [
+    "EventFeed",
+    "EventListener",
+    "EventPredicate",
+    "EventStream",
+    "EventWaiter",
+    "Spawn",
+    "run_listener",
+]
+
+logger = logging.getLogger("signalwire_relay_trio")
 
 EventPredicate = Callable[[RelayEvent], bool]
+EventListener = Callable[[RelayEvent], Union[Awaitable[Any], None]]
+#: Runs an async listener as a task: ``spawn(run, name)``.
+Spawn = Callable[[Callable[[], Awaitable[None]], str], None]
+
+
+def run_listener(where: str, listener: EventListener, event: RelayEvent, spawn: Spawn) -> None:
+    """Call a sync or async event listener; its errors are logged with ``where``, never raised.
+
+    A sync listener runs here, inside the reader; an async one is handed to
+    ``spawn``, so the reader never waits for user code.
+    """
+    try:
+        result = listener(event)
+    except Exception:
+        logger.exception("%s: %s listener %s raised", where, event.event_type, listener)
+        return
+    if inspect.isawaitable(result):
+        spawn(partial(_await_listener, where, result, event.event_type), where)
+
+
+async def _await_listener(where: str, awaitable: Awaitable[Any], event_type: str) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("%s: %s listener failed", where, event_type)
 
 
 class EventWaiter(Latch):
@@ -92,11 +131,12 @@ class EventFeed:
 
 
 class EventStream:
-    """The receive side of ``call.events()``: an async iterator of events.
+    """The receive side of ``call.events()`` and ``relay.events()``: an async iterator.
 
-    Iteration ends after the call's ``ended`` event. If the subscriber falls
-    more than its buffer behind, it gets :class:`EventOverflowError` once the
-    buffered events are read; other subscribers and the call are unaffected.
+    Iteration ends after the call's ``ended`` event (for ``relay.events()``:
+    when the connection closes). If the subscriber falls more than its buffer
+    behind, it gets :class:`EventOverflowError` once the buffered events are
+    read; other subscribers and the call are unaffected.
     """
 
     def __init__(self, receive: trio.MemoryReceiveChannel[RelayEvent], feed: EventFeed) -> None:

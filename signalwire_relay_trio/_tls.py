@@ -20,7 +20,7 @@ import ssl
 
 import trio
 
-__all__ = ["TLSStream", "open_tls_over_tcp"]
+__all__ = ["TLSStream", "open_tls_over_tcp", "start_tls"]
 
 DEFAULT_RECEIVE_SIZE = 64 * 1024
 # One full TLS record (16 KiB of plaintext plus header, padding and tag) fits.
@@ -261,8 +261,13 @@ async def open_tls_over_tcp(
     """trio.open_tcp_stream (IPv4/IPv6, names) + TLSStream + handshake; closes on failure."""
     host = _strip_brackets(host)
     tcp = await trio.open_tcp_stream(host, port, happy_eyeballs_delay=happy_eyeballs_delay)
+    return await start_tls(tcp, ssl_context, host)
+
+
+async def start_tls(tcp: trio.abc.Stream, ssl_context: ssl.SSLContext, host: str) -> TLSStream:
+    """A TLSStream over ``tcp``, handshake done; ``tcp`` is closed if that fails."""
     try:
-        stream = TLSStream(tcp, ssl_context, host)
+        stream = TLSStream(tcp, ssl_context, _strip_brackets(host))
         await stream.do_handshake()
     except BaseException:
         await trio.aclose_forcefully(tcp)

@@ -14,6 +14,7 @@ The wire format is :mod:`._framing` (sans I/O), the upgrade included.
 from __future__ import annotations
 
 import logging
+import math
 
 import trio
 
@@ -39,6 +40,8 @@ logger = logging.getLogger("signalwire_relay_trio.transport")
 
 READ_SIZE = 16 * 1024
 CLOSE_GRACE = 2.0
+#: Bytes that may wait for the writer before the peer counts as not reading.
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
 
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
@@ -61,13 +64,18 @@ class ClientWebSocket:
         *,
         max_message_size: int = MAX_MESSAGE_SIZE,
         read_size: int = READ_SIZE,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
+        write_timeout: float = math.inf,
     ) -> None:
         self._stream = stream
         self._parser = FrameParser(max_message_size)
         self._max_message_size = max_message_size
         self._read_size = read_size
         self._outgoing: list[bytes] = []
+        self._queued_bytes = 0
+        self._max_queued_bytes = max_queued_bytes
         self._has_outgoing = trio.Event()
+        self._write_timeout = write_timeout
         # Frames that came in the same read as the upgrade response.
         self._early = b""
         self._open = False
@@ -105,14 +113,23 @@ class ClientWebSocket:
                 return
 
     def send(self, text: str) -> None:
-        """Frame one text message now and queue it for the writer. Never blocks."""
+        """Frame one text message now and queue it for the writer. Never blocks.
+
+        Raises :class:`TransportClosed` when the socket is gone, or when more
+        than ``max_queued_bytes`` already wait to be sent: a peer that stops
+        reading cannot make us hold unbounded memory.
+        """
         if self._closed is not None:
             raise self._closed
         if not self._open:
             raise TransportClosed("the WebSocket is not open")
-        self._queue(encode_text(text))
+        data = encode_text(text)
+        if self._outgoing and self._queued_bytes + len(data) > self._max_queued_bytes:
+            raise self._fail(f"the peer is not reading: {self._queued_bytes} bytes wait to be sent")
+        self._queue(data)
 
     def _queue(self, data: bytes) -> None:
+        self._queued_bytes += len(data)
         self._outgoing.append(data)
         if not self._has_outgoing.is_set():
             self._has_outgoing.set()
@@ -123,7 +140,19 @@ class ClientWebSocket:
             self._queue(encode_close(code, reason))
 
     async def run_writer(self) -> None:
-        """Send queued bytes, one write per batch, until the transport closes."""
+        """Send queued bytes, one write per batch, until the transport closes.
+
+        A send that makes no progress for ``write_timeout`` seconds (the peer
+        stopped reading) closes the transport. One cancel scope serves every
+        send: its deadline is set while a send runs and lifted after.
+        """
+        with trio.CancelScope() as scope:
+            await self._write_batches(scope if self._write_timeout < math.inf else None)
+        raise self._fail(
+            f"no write progress for {self._write_timeout:g} s: the peer is not reading"
+        )
+
+    async def _write_batches(self, scope: trio.CancelScope | None) -> None:
         while True:
             await self._has_outgoing.wait()
             # Let every task woken by the same batch queue its frames first.
@@ -134,11 +163,16 @@ class ClientWebSocket:
                 continue
             data = b"".join(outgoing) if len(outgoing) > 1 else outgoing[0]
             outgoing.clear()
+            self._queued_bytes = 0
             self._writing = True
+            if scope is not None:
+                scope.deadline = trio.current_time() + self._write_timeout
             try:
                 await self._stream.send_all(data)
             except _STREAM_ERRORS as exc:
                 raise self._fail(f"send failed: {exc!r}") from exc
+            if scope is not None:
+                scope.deadline = math.inf
             self._writing = False
             self.bytes_out += len(data)
 
@@ -221,6 +255,7 @@ class ClientWebSocket:
                 self._queue_close(code)
                 data = b"".join(self._outgoing)
                 self._outgoing.clear()
+                self._queued_bytes = 0
                 try:
                     if data:
                         await self._stream.send_all(data)

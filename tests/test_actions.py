@@ -108,8 +108,8 @@ def started(fake_relay: FakeRelay, method: str) -> dict[str, Any]:
 def assert_clean(relay: Any, fake_relay: FakeRelay) -> None:
     """Nothing pending, no action registered, no error inside the fake."""
     stats = relay.statistics()
-    assert stats["actions"] == 0, stats
-    assert stats["pending_requests"] == 0, stats
+    assert stats.actions == 0, stats
+    assert stats.pending_requests == 0, stats
     assert fake_relay.internal_errors == []
 
 
@@ -433,7 +433,7 @@ async def test_await_form_runs_to_the_terminal_event(
         assert not action.completed and action.result is None
         op = fake_call.operations[action.control_id]  # acked: the fake runs it
         assert started(fake_relay, kind.method)["control_id"] == action.control_id
-        assert relay.statistics()["actions"] == 1
+        assert relay.statistics().actions == 1
         event = await run_to_the_end(kind, fake_call, action)
         assert_terminal(kind, action, event)
         # a detector resolves on its first result and reports on until it finishes
@@ -1363,7 +1363,7 @@ async def test_a_long_record_and_a_short_play_resolve_independently(
         t0 = trio.current_time()
         async with call.record() as rec:
             play = await call.play_silence(2)
-            assert relay.statistics()["actions"] == 2
+            assert relay.statistics().actions == 2
             event = await play.wait()
             assert event is not None and event.state == "finished"
             assert trio.current_time() - t0 == pytest.approx(2, abs=0.01)
@@ -1531,7 +1531,7 @@ async def test_a_terminal_event_before_the_ack_gives_a_done_action(
         assert action.is_done and action.completed
         event = await action.wait()
         assert event is not None and event.state == "error"
-        assert relay.statistics()["actions"] == 0
+        assert relay.statistics().actions == 0
 
 
 # -- failed, refused and cancelled starts -------------------------------------------------------
@@ -1552,7 +1552,7 @@ async def test_a_rejected_start_raises_and_leaves_nothing_registered(
                     pytest.fail("the body must not run")  # pragma: no cover
         assert not isinstance(info.value, CallEndedError)
         assert info.value.code == 400 and info.value.message == "Invalid media"
-        assert relay.statistics()["actions"] == 0
+        assert relay.statistics().actions == 0
         assert fake_call.operations == {}
         assert stops(fake_relay, "play") == []
         assert call.active  # a refused command does not end the call
@@ -1570,7 +1570,7 @@ async def test_a_start_on_a_gone_call_raises_call_ended(
             await call.record()
         assert info.value.code == 410
         assert call.ended
-        assert relay.statistics()["actions"] == 0
+        assert relay.statistics().actions == 0
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
@@ -1627,24 +1627,28 @@ async def test_cancelling_a_start_at_every_await_point_leaves_nothing_behind(
             scope = await nursery.start(start)
             if point == "in flight":
                 await fake_relay.journal.wait_for("calling.record")
-                assert relay.statistics()["pending_requests"] == 1
+                assert relay.statistics().pending_requests == 1
                 scope.cancel()
             elif point == "in the body":
                 await trio.testing.wait_all_tasks_blocked()
                 assert len(owned) == 1
                 scope.cancel()
         await trio.testing.wait_all_tasks_blocked()
-        assert relay.statistics()["pending_requests"] == 0
+        assert relay.statistics().pending_requests == 0
         assert len(fake_relay.journal.all("calling.record")) <= 1
         op = fake_call.operations.get("rec-1")
         if form == "await" and point == "in the body":
             # the start returned: the caller owns a running recording
             (action,) = owned
-            assert relay.statistics()["actions"] == 1
+            assert relay.statistics().actions == 1
             assert op is not None and not op.done and not action.is_done
             assert stops(fake_relay, "record") == []
             await action.stop()
             assert action.result is not None
+        elif point == "before sending":
+            # cancelled at its first checkpoint: it never happened, nothing to stop
+            assert fake_relay.journal.all("calling.record") == []
+            assert op is None and stops(fake_relay, "record") == []
         else:
             assert owned == [] or owned[0].is_done
             # the stop went out (best effort, or at block exit): nothing runs on
@@ -1757,7 +1761,7 @@ async def test_a_control_id_in_use_is_refused_without_losing_the_running_action(
         first_again = call.play([Silence(duration=1)], control_id=first.control_id)
         with pytest.raises((ValueError, RelayError)):
             await first_again
-        assert relay.statistics()["actions"] == 1
+        assert relay.statistics().actions == 1
         event = await first.wait()  # the running one still gets its events
         assert event is not None and event.state == "finished"
         assert_clean(relay, fake_relay)

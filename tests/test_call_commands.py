@@ -73,7 +73,7 @@ async def test_send_digits_returns_its_terminal_event(
         assert event.control_id == "dtmf-1"
         with pytest.raises(ValueError):
             await call.send_digits("")
-        assert relay.statistics()["actions"] == 0
+        assert relay.statistics().actions == 0
 
 
 async def test_send_digits_rejected_or_interrupted(
@@ -184,7 +184,7 @@ async def test_transfer_hands_the_call_away(
         assert fake_relay.journal.all("calling.end") == []
         assert fake_call.state == "answered"  # it lives on elsewhere
         stats = relay.statistics()
-        assert stats["calls"] == 0 and stats["actions"] == 0
+        assert stats.active_calls == 0 and stats.actions == 0
 
 
 # -- connect / disconnect ----------------------------------------------------------------------
@@ -608,7 +608,7 @@ async def test_404_and_410_raise_call_ended(
         with pytest.raises(CallEndedError):  # and it is known locally from now on
             await command(call)
         assert len(fake_relay.journal.all(method)) == 1
-        assert relay.statistics()["calls"] == 0
+        assert relay.statistics().active_calls == 0
 
 
 async def test_commands_on_an_ended_call_raise_without_sending(

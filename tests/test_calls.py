@@ -59,7 +59,7 @@ async def test_inbound_call_answered_then_we_hang_up(relay, fake_relay, autojump
             "call_id": call.call_id,
             "reason": "busy",
         }
-        assert relay.statistics()["calls"] == 0
+        assert relay.statistics().active_calls == 0
 
 
 async def test_caller_hangs_up(relay, fake_relay, autojump_clock) -> None:
@@ -267,7 +267,7 @@ async def test_pass_releases_the_call(relay, fake_relay, autojump_clock) -> None
         assert fake_call.passed_by
         with pytest.raises(CallEndedError):
             await call.answer()
-        assert relay.statistics()["calls"] == 0
+        assert relay.statistics().active_calls == 0
 
 
 async def test_dial_answered(relay, fake_relay, autojump_clock) -> None:
@@ -307,7 +307,7 @@ async def test_dial_parallel_first_answer_wins(relay, fake_relay, autojump_clock
             ]
         )
         assert call.device["params"]["to_number"] == "+15553330001"
-        assert relay.statistics()["calls"] == 1  # the losing leg ended and was dropped
+        assert relay.statistics().active_calls == 1  # the losing leg ended and was dropped
 
 
 @pytest.mark.parametrize(
@@ -321,8 +321,8 @@ async def test_dial_failures_raise_dial_error(
     with trio.fail_after(200), pytest.raises(DialError) as info:
         await relay.dial([{"type": "phone", "to_number": "+15553330000", "from_number": "+1555"}])
     assert info.value.reason == reason
-    assert relay.statistics()["dials"] == 0
-    assert relay.statistics()["calls"] == 0
+    assert relay.statistics().dials == 0
+    assert relay.statistics().active_calls == 0
 
 
 async def test_dial_serial_groups_fall_back(relay, fake_relay, autojump_clock) -> None:
@@ -342,7 +342,7 @@ async def test_dial_rejected_raises_dial_error(relay, fake_relay, autojump_clock
     with trio.fail_after(30), pytest.raises(DialError) as info:
         await relay.dial(Phone(to_number="+15553330000", from_number="+15551230000"))
     assert info.value.code == 400
-    assert relay.statistics()["dials"] == 0
+    assert relay.statistics().dials == 0
 
 
 async def test_dial_timeout_hangs_up_a_leg_that_answers_later(
@@ -359,7 +359,7 @@ async def test_dial_timeout_hangs_up_a_leg_that_answers_later(
         (end,) = fake_relay.journal.find("calling.end")
         assert end.params["call_id"] == leg.call_id
         await trio.sleep(1)
-        assert relay.statistics()["dials"] == 0
+        assert relay.statistics().dials == 0
 
 
 async def test_cancelled_dial_leaves_no_orphan(relay, fake_relay, autojump_clock) -> None:
@@ -439,12 +439,12 @@ async def test_stopped_serve_takes_no_more_calls(relay, fake_relay, autojump_clo
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             await nursery.start(relay.serve, handler)
-            assert relay.statistics()["inbound_consumers"] == 1
+            assert relay.statistics().inbound_consumers == 1
             served = await fake_relay.inbound_call()
             await served.wait_for_state("answered")
             nursery.cancel_scope.cancel()  # the running handler is cancelled and hangs up
         assert names == [f"call {served.call_id}"]
         await served.wait_for_state("ended")
-        assert relay.statistics()["inbound_consumers"] == 0
+        assert relay.statistics().inbound_consumers == 0
         late = await fake_relay.inbound_call()
         await late.wait_for_command("calling.pass")

@@ -194,7 +194,9 @@ async def test_dial_receive_unreceive_execute_and_relay_protocol(
             assert session.contexts == ["office", "sales", "support"]
             await client.unreceive(["sales"])
             assert session.contexts == ["office", "support"]
-            (receive,) = fake_relay.journal.all("signalwire.receive")
+            # the first receive subscribed the client's contexts once its handlers served
+            subscribed, receive = fake_relay.journal.all("signalwire.receive")
+            assert subscribed.params == {"contexts": ["office"]}
             assert receive.params == {"contexts": ["sales", "support"]}
 
             result = await client.execute("signalwire.receive", {"contexts": ["billing"]})

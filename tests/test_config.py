@@ -280,9 +280,15 @@ def test_request_timeout_becomes_a_float() -> None:
     assert isinstance(settings.request_timeout, float)
 
 
-@pytest.mark.parametrize("limit", [0, -5, 2.5, "10"])
-def test_max_active_calls_must_be_a_positive_int(limit: Any) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("limit", [0, -5])
+def test_max_active_calls_must_be_positive(limit: Any) -> None:
+    with pytest.raises(ValueError, match="max_active_calls"):
+        with_credentials(max_active_calls=limit)
+
+
+@pytest.mark.parametrize("limit", [2.5, "10", True])
+def test_max_active_calls_must_be_an_int(limit: Any) -> None:
+    with pytest.raises(TypeError, match="max_active_calls"):
         with_credentials(max_active_calls=limit)
 
 

@@ -95,7 +95,7 @@ async def test_request_timeout(relay, fake_relay, autojump_clock) -> None:
     assert isinstance(info.value, trio.TooSlowError)
     assert info.value.code is None
     assert "signalwire.receive" in str(info.value)
-    assert relay.statistics()["pending_requests"] == 0
+    assert relay.statistics().pending_requests == 0
 
 
 async def test_each_request_times_out_at_its_own_deadline(
@@ -124,12 +124,12 @@ async def test_cancelled_request_leaves_nothing_behind(relay, fake_relay, autoju
     fake_relay.delay_next("signalwire.receive", 5)
     with trio.move_on_after(1):
         await relay.execute("signalwire.receive", {"contexts": ["x"]})
-    assert relay.statistics()["pending_requests"] == 0
-    assert relay.statistics()["session_pending"] == 0
+    assert relay.statistics().pending_requests == 0
+    assert relay.statistics().session_pending == 0
     await trio.sleep(10)  # the late reply arrives and is dropped
     result = await relay.execute("signalwire.receive", {"contexts": ["y"]})
     assert result["code"] == "200"
-    assert relay.statistics()["pending_requests"] == 0
+    assert relay.statistics().pending_requests == 0
 
 
 async def test_malformed_frames_do_not_kill_the_reader(relay, fake_relay, caplog) -> None:

@@ -69,7 +69,7 @@ async def serve_one_call(
         await finished.wait()
         nursery.cancel_scope.cancel()
     assert fake_relay.internal_errors == []
-    assert relay.statistics()["actions"] == 0
+    assert relay.statistics().actions == 0
     (result,) = outcome
     return fake_call, result
 
@@ -268,7 +268,7 @@ async def test_outbound_amd_human(
     (play,) = fake_relay.journal.all("calling.play")
     assert play.time - detect.time == pytest.approx(1.0, abs=0.05)  # right after HUMAN
     assert leg.ended and leg.end_reason == "hangup"
-    assert relay.statistics()["calls"] == 0
+    assert relay.statistics().active_calls == 0
 
 
 async def test_outbound_amd_machine_waits_for_the_greeting_to_end(

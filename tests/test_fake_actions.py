@@ -1253,6 +1253,9 @@ async def test_conference_join_and_leave(autojump_clock: trio.testing.MockClock)
             await client.event("calling.call.receive")
             join = fixture_request("conference.json", "calling.join_conference")
             ours = [await command(client, "calling.join_conference", first, **join)]
+            start = await client.event("calling.conference")
+            assert start["params"]["status"] == "conference-start"
+            assert "call_id" not in start["params"]  # about the conference, not a participant
             ours.append(await client.event("calling.conference"))
             other = await command(client, "calling.join_conference", second, name=join["name"])
             assert other["conference_id"] == ours[0]["conference_id"]

@@ -41,6 +41,7 @@ CORE = [
     "_input_builders",
     "_pay_builders",
     "_framing",
+    "_params",
 ]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
 # The trio layer, bottom to top: each module may import the core and those before it.
@@ -60,6 +61,7 @@ TRIO_LAYER = [
     "_one_shot",
     "_call",
     "_message",
+    "_connection_events",
     "_registry",
     "_dial",
     "_inbound",

@@ -116,10 +116,10 @@ async def run_soak() -> Soak:
                     callers_done.set()
                     nursery.cancel_scope.cancel()
                 stats = relay.statistics()
-                assert stats["calls"] == 0, stats
-                assert stats["actions"] == 0, stats
-                assert stats["dials"] == 0, stats
-                assert stats["pending_requests"] == 0, stats
+                assert stats.active_calls == 0, stats
+                assert stats.actions == 0, stats
+                assert stats.dials == 0, stats
+                assert stats.pending_requests == 0, stats
             assert fake.connection_count > 5  # the chaos really happened
             assert fake.internal_errors == []
     return soak

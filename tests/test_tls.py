@@ -21,7 +21,7 @@ import trio
 import trio.testing
 import trustme
 
-from signalwire_relay_trio._tls import TLSStream, open_tls_over_tcp
+from signalwire_relay_trio._tls import TLSStream, open_tls_over_tcp, start_tls
 
 
 class Wire(trio.abc.Stream):
@@ -632,12 +632,12 @@ async def test_open_relay_speaks_wss_through_tls_stream(
 
     opened: list[trio.abc.Stream] = []
 
-    async def recording_open(*args: Any) -> TLSStream:
-        stream = await open_tls_over_tcp(*args)
+    async def recording_start(*args: Any) -> TLSStream:
+        stream = await start_tls(*args)
         opened.append(stream)
         return stream
 
-    monkeypatch.setattr(_link, "open_tls_over_tcp", recording_open)
+    monkeypatch.setattr(_link, "start_tls", recording_start)
     with trio.fail_after(10):
         async with open_fake_relay(ssl_context=server_context) as fake:
             assert fake.url.startswith("wss://")

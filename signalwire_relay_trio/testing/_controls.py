@@ -48,7 +48,7 @@ _CONTROL_KINDS: dict[str, tuple[str, ...]] = {
 CONTROLS: dict[str, tuple[str, ...]] = {
     "play": ("stop", "pause", "resume", "volume"),
     "record": ("stop", "pause", "resume"),
-    "play_and_collect": ("stop", "volume"),
+    "play_and_collect": ("stop", "pause", "resume", "volume"),
     "collect": ("stop", "start_input_timers"),
     "detect": ("stop",),
     "tap": ("stop",),
@@ -86,8 +86,8 @@ async def control(ctx: CommandContext) -> JSON:
         behavior = ctx.params.get("behavior")
         if kind == "record":
             behavior = behavior or "silence"
-            if behavior not in PAUSE_BEHAVIORS:
-                raise Reject("400", "Invalid behavior")
+        if behavior is not None and behavior not in PAUSE_BEHAVIORS:
+            raise Reject("400", "Invalid behavior")
         ctx.after_reply(lambda: op.pause(behavior))
     elif name == "resume":
         ctx.after_reply(op.resume)

@@ -2,7 +2,8 @@
 
 Events: ``calling.call.queue`` ``enqueue`` / ``leave`` (and ``dequeue``, from
 ``FakeCall.dequeue``); ``calling.conference`` ``participant-join`` /
-``participant-leave``.
+``participant-leave``, and the conference-wide ``conference-start`` (first
+join) and ``conference-end`` (last one out), which carry no ``call_id``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,31 @@ def _conference_event(call: FakeCall, conference: JSON, status: str, params: JSO
     call.emit("calling.conference", event)
 
 
+def _conference_status(call: FakeCall, conference: JSON, status: str) -> None:
+    """A conference-wide status: about the conference, not one participant (no call_id)."""
+    event = {
+        "name": conference["name"],
+        "conference_id": conference["conference_id"],
+        "status": status,
+        "size": len(conference["participants"]),
+    }
+    call.emit("calling.conference", event)
+
+
+def _leave(
+    call: FakeCall, conference: JSON, conferences: dict[str, JSON], *, announce: bool
+) -> None:
+    """Take ``call`` out (``participant-leave`` if ``announce``); the last one out ends it."""
+    params = conference["participants"].pop(call.call_id, None)
+    if params is None:
+        return
+    if announce:
+        _conference_event(call, conference, "participant-leave", params)
+    if not conference["participants"]:
+        conferences.pop(conference["name"], None)
+        _conference_status(call, conference, "conference-end")
+
+
 async def join_conference(ctx: CommandContext) -> JSON:
     call, fake = ctx.call, ctx.fake
     name = ctx.params.get("name")
@@ -101,8 +127,10 @@ async def join_conference(ctx: CommandContext) -> JSON:
     )
 
     def join() -> None:
+        if not conference["participants"]:
+            _conference_status(call, conference, "conference-start")
         conference["participants"][call.call_id] = dict(ctx.params)
-        call.end_hooks.append(lambda: conference["participants"].pop(call.call_id, None))
+        call.end_hooks.append(lambda: _leave(call, conference, fake.conferences, announce=False))
         _conference_event(call, conference, "participant-join", ctx.params)
 
     ctx.after_reply(join)
@@ -120,8 +148,7 @@ async def leave_conference(ctx: CommandContext) -> JSON:
     conference = found[0]
 
     def leave() -> None:
-        params = conference["participants"].pop(call.call_id, {})
-        _conference_event(call, conference, "participant-leave", params)
+        _leave(call, conference, ctx.fake.conferences, announce=True)
 
     ctx.after_reply(leave)
     return ack("Leaving conference", call_id=call.call_id)
