@@ -564,7 +564,11 @@ async def parse_with_the_fake(
 
 
 def parse_with_wsproto(data: bytes, max_size: int) -> tuple[list[str], int | None, list[bytes]]:
-    """What a plain wsproto server makes of ``data``: messages, close code, pong payloads."""
+    """What a plain wsproto server makes of ``data``: messages, close code, pong payloads.
+
+    A message over ``max_size`` closes the connection (1009) as soon as the
+    fragments received so far exceed it, before any later control frame.
+    """
     ws = Connection(ConnectionType.SERVER)
     ws.receive_data(data)
     messages: list[str] = []
@@ -574,6 +578,9 @@ def parse_with_wsproto(data: bytes, max_size: int) -> tuple[list[str], int | Non
     for event in ws.events():
         if isinstance(event, (TextMessage, BytesMessage)):
             parts.append(event.data)
+            received = sum(len(p.encode()) if isinstance(p, str) else len(p) for p in parts)
+            if received > max_size:
+                return messages, 1009, pongs
             if event.message_finished:
                 if isinstance(parts[0], str):
                     text = "".join(parts)
