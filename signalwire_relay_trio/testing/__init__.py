@@ -20,6 +20,7 @@ from ._journal import Journal, JournalEntry
 from ._open import open_fake_relay
 from ._operation import FakeOperation, FakeTimings
 from ._server import FakeRelay
+from ._serving import serving
 from ._world import FakeCall
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "open_fake_relay",
+    "serving",
 ]
 
 for _name in __all__:
