@@ -22,6 +22,7 @@ import trio.testing
 from ._command_table import COMMAND_TABLE
 from ._dispatch import CommandSpec
 from ._faults import FaultInjection
+from ._http import RequestHead, read_head, send_json
 from ._journal import Journal, Notifier
 from ._link import Link
 from ._messaging import MESSAGE_OUTCOMES, inbound_message_params
@@ -40,6 +41,9 @@ JSON = dict[str, Any]
 
 HANDSHAKE_TIMEOUT = 10.0
 MEMORY_URL = "ws://fake-relay.invalid/"
+
+#: What answers a control API request: ``await control(stream, head)``.
+ControlHandler = Callable[[trio.abc.Stream, RequestHead], Awaitable[None]]
 
 
 class FakeRelay(FaultInjection):
@@ -109,6 +113,8 @@ class FakeRelay(FaultInjection):
         self._dialed_changed = Notifier()
         self._epoch = 0.0
         self._nursery: trio.Nursery | None = None
+        #: Serves the HTTP control API requests (``/control/...``) on the same listener.
+        self.control: ControlHandler | None = None
 
     @property
     def sessions(self) -> list[Session]:
@@ -137,13 +143,18 @@ class FakeRelay(FaultInjection):
             await self._serve_stream(ServerTLSStream(stream, self.ssl_context))
 
     async def _serve_stream(self, stream: trio.abc.Stream) -> None:
-        """Serve one transport stream (socket or memory) as a RELAY WebSocket."""
+        """Serve one transport stream (socket or memory): RELAY, or a control API request."""
         ws = ServerWebSocket(stream, max_message_size=MAX_MESSAGE_SIZE)
         try:
             accepted = False
+            head: RequestHead | None = None
             with trio.move_on_after(HANDSHAKE_TIMEOUT):
-                accepted = await ws.accept()
-            if accepted:
+                head = await read_head(stream)
+                if head is not None and not head.is_control:
+                    accepted = await ws.accept(head.raw)
+            if head is not None and head.is_control:
+                await self._serve_control(stream, head)  # it bounds its own reads
+            elif accepted:
                 self.connection_count += 1
                 link = Link(self, ws, self.connection_count)
                 logger.debug("fake relay: link #%d accepted", link.number)
@@ -159,6 +170,12 @@ class FakeRelay(FaultInjection):
                 self.record_internal_error(exc)
         finally:
             await trio.aclose_forcefully(stream)
+
+    async def _serve_control(self, stream: trio.abc.Stream, head: RequestHead) -> None:
+        if self.control is None:
+            await send_json(stream, head.connection, 404, {"error": "no control API here"})
+        else:
+            await self.control(stream, head)
 
     def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
         """Run ``fn(*args)`` in the fake's nursery; its errors are recorded, not raised."""
