@@ -57,7 +57,7 @@ from __future__ import annotations
 from ._journal import Journal, JournalEntry
 from ._open import open_fake_relay
 from ._operation import FakeOperation, FakeTimings
-from ._remote import ControlAPIError, FakeRelayServer, start_fake_relay
+from ._remote import ControlAPIError, FakeRelayServer, RelayControl, start_fake_relay
 from ._server import FakeRelay
 from ._serving import serving
 from ._world import FakeCall
@@ -71,6 +71,7 @@ __all__ = [
     "FakeTimings",
     "Journal",
     "JournalEntry",
+    "RelayControl",
     "open_fake_relay",
     "serving",
     "start_fake_relay",

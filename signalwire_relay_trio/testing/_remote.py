@@ -15,11 +15,12 @@ import contextlib
 import http.client
 import json
 import queue
+import ssl
 import threading
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import attrs
 import trio
@@ -27,7 +28,7 @@ import trio
 from ._certs import ThrowawayTLS
 from ._open import open_fake_relay
 
-__all__ = ["ControlAPIError", "FakeRelayServer", "start_fake_relay"]
+__all__ = ["ControlAPIError", "FakeRelayServer", "RelayControl", "start_fake_relay"]
 
 JSON = dict[str, Any]
 
@@ -83,66 +84,52 @@ def _serve_in_thread(
         trio.run(_run, started, kwargs, timings)
 
 
-class FakeRelayServer:
-    """A fake RELAY server on a background thread (see :func:`start_fake_relay`).
+class RelayControl:
+    """A running fake RELAY server, seen through its control API.
 
     ``host`` is ``"127.0.0.1:PORT"`` (what the official SDK's ``host`` /
     ``SIGNALWIRE_SPACE`` takes), ``url`` the full ``ws://``/``wss://`` URL,
-    ``ca_file`` the throw-away CA (``None`` without TLS), ``control_url``
-    the control API's root. Every method is one control API request; an
-    error status raises :class:`ControlAPIError` (``TimeoutError`` for a
-    wait that timed out).
+    ``ca_file`` the CA to trust (``None`` without TLS), ``control_url`` the
+    control API's root. Every method is one control API request; an error
+    status raises :class:`ControlAPIError` (``TimeoutError`` for a wait that
+    timed out). :meth:`from_start_line` attaches to a standalone fake
+    (``python -m signalwire_relay_trio.testing``) from the JSON line it prints.
     """
 
     def __init__(
-        self,
-        *,
-        tls: ThrowawayTLS | None,
-        project: str,
-        token: str,
-        jwt_token: str | None,
-        contexts: Sequence[str],
-        ping_interval: float | None,
-        timings: dict[str, float],
+        self, *, url: str, ca_file: str | None, project: str, token: str, contexts: Sequence[str]
     ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or parts.port is None:
+            raise ValueError(f"expected a ws:// or wss:// URL with a port, not {url!r}")
+        self.url = url
+        self.port = parts.port
+        self.host = f"{parts.hostname}:{parts.port}"
+        self.ca_file = ca_file
         self.project = project
         self.token = token
         self.contexts = tuple(contexts)
-        self._tls = tls
-        self.ca_file = tls.ca_file if tls is not None else None
-        self._client_context = tls.client_context() if tls is not None else None
-        started: queue.Queue[_Started | BaseException] = queue.Queue()
-        kwargs: dict[str, Any] = {
-            "project": project,
-            "token": token,
-            "jwt_token": jwt_token,
-            "contexts": tuple(contexts),
-            "ssl_context": tls.server_context if tls is not None else None,
-            "ping_interval": ping_interval,
-        }
-        self._thread = threading.Thread(
-            target=_serve_in_thread,
-            args=(started, kwargs, timings),
-            name="fake-relay",
-            daemon=True,
+        self._client_context = (
+            ssl.create_default_context(cafile=ca_file) if parts.scheme == "wss" else None
         )
-        self._thread.start()
-        try:
-            outcome = started.get(timeout=START_TIMEOUT)
-        except queue.Empty:
-            raise RuntimeError("the fake RELAY server did not start") from None
-        if isinstance(outcome, BaseException):
-            self._thread.join(STOP_TIMEOUT)
-            raise outcome
-        self._started: _Started | None = outcome
-        self.url = outcome.url
-        self.port = outcome.port
-        self.host = f"127.0.0.1:{outcome.port}"
-        scheme = "https" if tls is not None else "http"
+        scheme = "https" if parts.scheme == "wss" else "http"
         self.control_url = f"{scheme}://{self.host}/control"
+        self._closed = False
+
+    @classmethod
+    def from_start_line(cls, line: str | bytes) -> RelayControl:
+        """Attach to a standalone fake from the JSON object its first line holds."""
+        info = json.loads(line)
+        return cls(
+            url=info["url"],
+            ca_file=info.get("ca_file"),
+            project=info["project"],
+            token=info["token"],
+            contexts=info.get("contexts", ()),
+        )
 
     def __repr__(self) -> str:
-        return f"<FakeRelayServer {self.url}>"
+        return f"<{type(self).__name__} {self.url}>"
 
     @property
     def env(self) -> dict[str, str]:
@@ -156,49 +143,21 @@ class FakeRelayServer:
             env["SIGNALWIRE_RELAY_CA_FILE"] = self.ca_file
         return env
 
-    # -- lifecycle -------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop the fake, join its thread, delete the throw-away CA; idempotent."""
-        started, self._started = self._started, None
-        if started is not None:
-            with contextlib.suppress(trio.RunFinishedError):
-                trio.from_thread.run_sync(started.stop.cancel, trio_token=started.token)
-            self._thread.join(STOP_TIMEOUT)
-            if self._thread.is_alive():  # pragma: no cover - a bug in the fake
-                raise RuntimeError("the fake RELAY server did not stop")
-        if self._tls is not None:
-            self._tls.remove()
-
-    @property
-    def running(self) -> bool:
-        return self._started is not None and self._thread.is_alive()
-
-    def __enter__(self) -> FakeRelayServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- the control API ---------------------------------------------------------
 
     def request(self, method: str, path: str, body: JSON | None = None, wait: float = 0) -> Any:
         """One control request; returns the decoded JSON answer (errors raise)."""
-        if self._started is None:
+        if self._closed:
             raise RuntimeError("the fake RELAY server is closed")
+        hostname = self.host.rpartition(":")[0]
         timeout = wait + HTTP_SLACK
         connection: http.client.HTTPConnection
         if self._client_context is not None:
             connection = http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=timeout, context=self._client_context
+                hostname, self.port, timeout=timeout, context=self._client_context
             )
         else:
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            connection = http.client.HTTPConnection(hostname, self.port, timeout=timeout)
         try:
             payload = None if body is None else json.dumps(body).encode()
             headers = {"content-type": "application/json"} if payload is not None else {}
@@ -316,6 +275,86 @@ class FakeRelayServer:
     def reset(self) -> None:
         """End every call; clear scripts, faults and the journal."""
         self.request("POST", "/reset")
+
+
+class FakeRelayServer(RelayControl):
+    """A fake RELAY server on a background thread (made by :func:`start_fake_relay`).
+
+    A :class:`RelayControl` that also owns the fake: :meth:`close` (or
+    leaving the ``with`` block) stops it.
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: ThrowawayTLS | None,
+        project: str,
+        token: str,
+        jwt_token: str | None,
+        contexts: Sequence[str],
+        ping_interval: float | None,
+        timings: dict[str, float],
+    ) -> None:
+        self._tls = tls
+        started: queue.Queue[_Started | BaseException] = queue.Queue()
+        kwargs: dict[str, Any] = {
+            "project": project,
+            "token": token,
+            "jwt_token": jwt_token,
+            "contexts": tuple(contexts),
+            "ssl_context": tls.server_context if tls is not None else None,
+            "ping_interval": ping_interval,
+        }
+        self._thread = threading.Thread(
+            target=_serve_in_thread,
+            args=(started, kwargs, timings),
+            name="fake-relay",
+            daemon=True,
+        )
+        self._thread.start()
+        try:
+            outcome = started.get(timeout=START_TIMEOUT)
+        except queue.Empty:
+            raise RuntimeError("the fake RELAY server did not start") from None
+        if isinstance(outcome, BaseException):
+            self._thread.join(STOP_TIMEOUT)
+            raise outcome
+        self._started: _Started | None = outcome
+        super().__init__(
+            url=outcome.url,
+            ca_file=tls.ca_file if tls is not None else None,
+            project=project,
+            token=token,
+            contexts=contexts,
+        )
+
+    def close(self) -> None:
+        """Stop the fake, join its thread, delete the throw-away CA; idempotent."""
+        self._closed = True
+        started, self._started = self._started, None
+        if started is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(started.stop.cancel, trio_token=started.token)
+            self._thread.join(STOP_TIMEOUT)
+            if self._thread.is_alive():  # pragma: no cover - a bug in the fake
+                raise RuntimeError("the fake RELAY server did not stop")
+        if self._tls is not None:
+            self._tls.remove()
+
+    @property
+    def running(self) -> bool:
+        return self._started is not None and self._thread.is_alive()
+
+    def __enter__(self) -> FakeRelayServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def start_fake_relay(
