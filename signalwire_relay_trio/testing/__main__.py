@@ -29,7 +29,7 @@ import json
 import signal
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import attrs
 import trio
@@ -104,15 +104,23 @@ async def _offer_calls(fake: FakeRelay, context: str, count: int, interval: floa
     _log(f"offered {count} inbound calls")
 
 
-async def _stop_on_sigterm(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM) as signals:
-        async for _ in signals:
-            _log("SIGTERM: stopping")
-            scope.cancel()
-            return
+async def _stop_on(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        _log("SIGTERM: stopping")
+        scope.cancel()
+        return
 
 
 async def _main(args: argparse.Namespace, tls: ThrowawayTLS | None) -> None:
+    # SIGTERM is caught from before the start line is printed, so a test may
+    # stop the fake as soon as it read the line.
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        await _serve(args, tls, signals)
+
+
+async def _serve(
+    args: argparse.Namespace, tls: ThrowawayTLS | None, signals: AsyncIterator[int]
+) -> None:
     ssl_context = tls.server_context if tls is not None else None
     if args.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -143,14 +151,13 @@ async def _main(args: argparse.Namespace, tls: ThrowawayTLS | None) -> None:
         }
         print(json.dumps(start), flush=True)
         _log(f"fake RELAY server on {fake.url} (control API: {start['control_url']}); Ctrl+C stops")
-        with trio.CancelScope() as scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_stop_on_sigterm, scope)
-                if args.inbound_calls:
-                    nursery.start_soon(
-                        _offer_calls, fake, contexts[0], args.inbound_calls, args.call_interval
-                    )
-                await trio.sleep_forever()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_on, signals, nursery.cancel_scope)
+            if args.inbound_calls:
+                nursery.start_soon(
+                    _offer_calls, fake, contexts[0], args.inbound_calls, args.call_interval
+                )
+            await trio.sleep_forever()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

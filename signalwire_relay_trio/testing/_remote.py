@@ -27,6 +27,7 @@ import trio
 
 from ._certs import ThrowawayTLS
 from ._open import open_fake_relay
+from ._operation import FakeTimings
 
 __all__ = ["ControlAPIError", "FakeRelayServer", "RelayControl", "start_fake_relay"]
 
@@ -376,6 +377,9 @@ def start_fake_relay(
     ``ca_file`` (default: a temporary file, deleted on close). ``timings``
     sets fields of :class:`FakeTimings` (seconds, on the real clock here).
     """
+    unknown = sorted(set(timings or {}) - {field.name for field in attrs.fields(FakeTimings)})
+    if unknown:
+        raise ValueError(f"unknown timings {unknown}: see FakeTimings for the fields")
     throwaway = ThrowawayTLS(ca_file=ca_file) if tls else None
     try:
         return FakeRelayServer(
