@@ -192,7 +192,9 @@ class ControlAPI:
     async def _wait_for_subscriber(self, context: str, timeout: float) -> None:
         with trio.move_on_after(timeout):
             # Polling is fine: a test is waiting for its client to subscribe.
-            while not any(context in s.contexts for s in self.fake.sessions):  # noqa: ASYNC110
+            while not any(  # noqa: ASYNC110
+                s.connected and context in s.contexts for s in self.fake.sessions
+            ):
                 await trio.sleep(0.01)
 
     # -- calls ---------------------------------------------------------------

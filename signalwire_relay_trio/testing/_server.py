@@ -388,7 +388,13 @@ class FakeRelay(FaultInjection):
         return message_id
 
     def reset(self) -> None:
-        """End every call; clear scripts, scripted faults and the journal (sessions stay)."""
+        """End every call; clear scripts, scripted faults and the journal.
+
+        Connected sessions stay; sessions without a socket are forgotten (a
+        client that comes back starts a new one).
+        """
+        for session in [s for s in self.sessions if not s.connected]:
+            self.forget_session(session)
         for call in list(self.calls.values()):
             call.end("hangup")
         self.calls.clear()
