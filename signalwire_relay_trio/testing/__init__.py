@@ -45,7 +45,8 @@ the control API, plain HTTP/1.1 + JSON (over the same TLS):
 ``GET /control/sessions``                   ``[{"protocol", "contexts", "connected"}]``
 ``POST /control/faults``                    ``{"kind"}``: ``drop`` ``disconnect``
                                             ``malformed`` ``stop_pings``
-``POST /control/reset``                     ends calls, clears scripts and journal
+``POST /control/reset``                     ends calls, clears scripts and journal,
+                                            forgets sessions without a socket
 ==========================================  ===========================================
 
 A bad body is ``400 {"error", "field"}``, an unknown call or path ``404``, a
