@@ -439,3 +439,22 @@ async def test_the_control_api_over_tls(tmp_path: Any) -> None:
                 fake, "GET", "/control/sessions", ssl_context=client_context
             )
             assert (status, body) == (200, [])
+
+
+async def test_a_client_expecting_100_continue_gets_it(fake_relay: FakeRelay) -> None:
+    """curl sends ``Expect: 100-continue`` before a body over 1 KiB and waits for the 100."""
+    body = json.dumps({"context": "office", "timeout": 0, "to_number": "+1" + "0" * 2000})
+    head = (
+        "POST /control/calls HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream("127.0.0.1", fake_relay.port) as stream:
+            await stream.send_all(head.encode())
+            interim = await stream.receive_some(65536)
+            assert interim.startswith(b"HTTP/1.1 100 ")
+            await stream.send_all(body.encode())
+            answer = bytearray()
+            while data := await stream.receive_some(65536):
+                answer += data
+    assert answer.startswith(b"HTTP/1.1 409 ")  # nobody is subscribed: the body was read

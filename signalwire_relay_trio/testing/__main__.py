@@ -160,8 +160,14 @@ async def _serve(
             await trio.sleep_forever()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    # Until the server catches it (once it listens), SIGTERM still cleans up.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         tls = ThrowawayTLS(ca_file=args.ca_file) if args.tls else None
     except RuntimeError as exc:  # trustme is missing

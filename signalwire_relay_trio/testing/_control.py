@@ -149,6 +149,7 @@ class ControlAPI:
             return  # the client left: nobody to answer
         except Exception as exc:
             self.fake.record_internal_error(exc)
+        logger.debug("fake relay: control %s %r -> %d", request.method, request.target, status)
         await send_json(stream, connection, status, body, headers)
 
     async def _answer(

@@ -103,6 +103,13 @@ async def read_body(stream: trio.abc.Stream, connection: h11.Connection) -> byte
     Takes no timeout: the caller bounds it.
     """
     body = bytearray()
+    if connection.they_are_waiting_for_100_continue:  # curl asks for it before big bodies
+        try:
+            await stream.send_all(
+                connection.send(h11.InformationalResponse(status_code=100, headers=[]))
+            )
+        except _STREAM_ERRORS as exc:
+            raise trio.BrokenResourceError("the peer left mid-request") from exc
     while True:
         event = connection.next_event()
         if isinstance(event, h11.Data):

@@ -15,10 +15,11 @@ overriding it, with the ``fake_relay`` marker::
     async def test_sales(fake_relay, relay): ...
 
 Every keyword of :func:`open_fake_relay` is accepted; ``timings`` sets
-fields of ``fake_relay.timings`` (:class:`FakeTimings`), and ``client`` holds
-extra keywords for ``open_relay`` (the ``relay`` fixture). The package is
-imported inside the fixtures, so merely having the plugin installed costs
-nothing.
+fields of ``fake_relay.timings`` (:class:`FakeTimings`), ``client`` holds
+extra keywords for ``open_relay`` (the ``relay`` fixture), and ``tls``
+(default true) is for ``fake_relay_server`` only. An unknown keyword is an
+error. The package is imported inside the fixtures, so merely having the
+plugin installed costs nothing.
 """
 
 from __future__ import annotations
