@@ -187,8 +187,12 @@ async def test_our_client_waits_for_delivered_and_failed(
 ) -> None:
     fake_relay.set_message_outcome("+15550000002", "failed")
     with trio.fail_after(30):
-        ok = await relay.send_message(to_number="+15550000001", from_number="+15551230000", body="a")
-        bad = await relay.send_message(to_number="+15550000002", from_number="+15551230000", body="b")
+        ok = await relay.send_message(
+            to_number="+15550000001", from_number="+15551230000", body="a"
+        )
+        bad = await relay.send_message(
+            to_number="+15550000002", from_number="+15551230000", body="b"
+        )
         assert (await ok.wait(timeout=5)).message_state == "delivered"
         failed = await bad.wait(timeout=5)
         assert failed.message_state == "failed"
