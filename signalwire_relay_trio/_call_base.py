@@ -483,11 +483,12 @@ def shared_device(device: Any) -> dict[str, Any] | None:
     return _shared_value(device) if isinstance(device, dict) else None
 
 
-def _shared_value(value: Any) -> Any:
+def _shared_value(value: Any, depth: int = 3) -> Any:
+    """``value`` with its strings shared, down to ``depth`` levels (devices are shallow)."""
     if isinstance(value, str):
         return sys.intern(value)
-    if isinstance(value, dict):
-        return {sys.intern(key): _shared_value(item) for key, item in value.items()}
+    if isinstance(value, dict) and depth:
+        return {sys.intern(key): _shared_value(item, depth - 1) for key, item in value.items()}
     return value
 
 

@@ -170,7 +170,8 @@ class RelayClient:
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         stack, self._exit_stack, self._relay = self._exit_stack, None, None
-        assert stack is not None
+        if stack is None:  # disconnect() already closed it
+            return None
         try:
             return await stack.__aexit__(*exc_info)
         except BaseExceptionGroup as group:

@@ -82,6 +82,7 @@ class Consumers(Generic[T]):
     def __init__(self) -> None:
         self.sinks: list[Sink[T]] = []
         self._turn = 0
+        self.closed = False  # drained: a consumer that comes later is closed at once
 
     def __len__(self) -> int:
         return len(self.sinks)
@@ -101,6 +102,7 @@ class Consumers(Generic[T]):
         return False
 
     def close(self) -> None:
+        self.closed = True
         for sink in self.sinks:
             sink.close()
 
@@ -111,6 +113,9 @@ class Consumers(Generic[T]):
         task_status: trio.TaskStatus[None],
     ) -> None:
         """Serve until closed (or cancelled), then wait for the tasks started."""
+        if self.closed:
+            task_status.started()
+            return
         async with trio.open_nursery() as nursery:
             spawner = Spawner(nursery, run, name)
             self.sinks.append(spawner)
@@ -126,6 +131,8 @@ class Consumers(Generic[T]):
         self, size: int
     ) -> AsyncIterator[tuple[trio.MemorySendChannel[T], trio.MemoryReceiveChannel[T]]]:
         send, receive = trio.open_memory_channel[T](size)
+        if self.closed:
+            send.close()
         self.sinks.append(send)
         try:
             async with receive:

@@ -139,7 +139,7 @@ class Link:
                 raise RelayConnectionError(None, "the connection is closed")
             ws = self._ws
             if ws is None or not self._ready.is_set():
-                await self._wait_until_ready(method, deadline)
+                await self._wait_until_ready(method, deadline, capped=capped)
                 continue
             if capped and len(self._requests) >= self._settings.max_pending_requests:
                 raise RelayError(None, f"{method}: too many requests in flight")
@@ -153,7 +153,10 @@ class Link:
                 try:
                     ws.send(frame)
                 except TransportClosed:
-                    continue  # never sent, so safe to send again once reconnected
+                    # Never sent, so safe to send again once reconnected: retire
+                    # the dead socket first, or this loop would find it again.
+                    self._retire(ws)
+                    continue
                 await waiter.park()
             finally:
                 self._requests.remove(request_id)
@@ -163,9 +166,9 @@ class Link:
             assert waiter.reply is not None
             return waiter.reply
 
-    async def _wait_until_ready(self, method: str, deadline: float) -> None:
+    async def _wait_until_ready(self, method: str, deadline: float, *, capped: bool) -> None:
         """Wait for the session to come back; bounded, so a long outage cannot pile up."""
-        if self._queued >= self._settings.max_queued_requests:
+        if capped and self._queued >= self._settings.max_queued_requests:
             raise RelayError(None, f"{method}: too many requests waiting for a reconnect")
         self._queued += 1
         try:
@@ -206,6 +209,15 @@ class Link:
         if ws is None:
             raise TransportClosed("no socket")
         ws.send(frame)
+
+    def _retire(self, ws: ClientWebSocket) -> None:
+        """A send found ``ws`` closed: hold new requests and end its serving now."""
+        if ws is not self._ws:
+            return
+        if self._ready.is_set():
+            self._ready = trio.Event()
+        if self._socket_scope is not None:
+            self._socket_scope.cancel()
 
     def server_disconnect(self, restart: bool) -> None:
         """The server will close the socket: hold new requests and reconnect after it."""
@@ -354,6 +366,8 @@ class Link:
                 on_ready()
                 if self._settings.keepalive_interval is not None:
                     nursery.start_soon(self._keepalive, self._settings.keepalive_interval)
+            if ws.failure is not None:  # retired after a failed send: say why
+                raise ws.failure
         finally:
             self._socket_scope = None
             self._ws = None

@@ -42,6 +42,8 @@ READ_SIZE = 16 * 1024
 CLOSE_GRACE = 2.0
 #: Bytes that may wait for the writer before the peer counts as not reading.
 MAX_QUEUED_BYTES = 16 * 1024 * 1024
+#: A long batch goes out in pieces of this size, each with the write timeout.
+WRITE_PIECE = 64 * 1024
 
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
@@ -90,6 +92,11 @@ class ClientWebSocket:
     @property
     def is_open(self) -> bool:
         return self._closed is None and self._open
+
+    @property
+    def failure(self) -> TransportClosed | None:
+        """Why the transport closed, once it has."""
+        return self._closed
 
     async def handshake(self, host: str, target: str = "/") -> None:
         """Send the HTTP upgrade and wait for the server to accept it."""
@@ -165,16 +172,23 @@ class ClientWebSocket:
             outgoing.clear()
             self._queued_bytes = 0
             self._writing = True
-            if scope is not None:
-                scope.deadline = trio.current_time() + self._write_timeout
             try:
-                await self._stream.send_all(data)
+                if scope is None:
+                    await self._stream.send_all(data)
+                else:
+                    await self._send_with_progress(data, scope)
             except _STREAM_ERRORS as exc:
                 raise self._fail(f"send failed: {exc!r}") from exc
-            if scope is not None:
-                scope.deadline = math.inf
             self._writing = False
             self.bytes_out += len(data)
+
+    async def _send_with_progress(self, data: bytes, scope: trio.CancelScope) -> None:
+        """Send ``data``; each piece of it must go out within the write timeout."""
+        view = memoryview(data)
+        for start in range(0, len(data), WRITE_PIECE):
+            scope.deadline = trio.current_time() + self._write_timeout
+            await self._stream.send_all(view[start : start + WRITE_PIECE])
+        scope.deadline = math.inf
 
     async def receive_batch(self) -> list[str]:
         """Read once and return every complete text message in it (maybe none).

@@ -241,17 +241,9 @@ async def test_the_write_queue_is_bounded_while_the_peer_reads_nothing() -> None
     client_stream, server_stream = trio.testing.lockstep_stream_pair()
     ws = ClientWebSocket(client_stream, max_queued_bytes=64 * 1024)
 
-    async def accept_upgrade() -> None:
-        server = WSConnection(ConnectionType.SERVER)
-        while True:
-            server.receive_data(await server_stream.receive_some(4096))
-            if any(isinstance(e, Request) for e in server.events()):
-                await server_stream.send_all(server.send(AcceptConnection()))
-                return
-
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(accept_upgrade)
+            nursery.start_soon(accept_upgrade, server_stream)
             await ws.handshake("relay.test")
             nursery.start_soon(ws.run_writer)
             message = "x" * 1000
@@ -465,3 +457,142 @@ async def test_a_connect_that_hangs_names_its_stage(stage: str) -> None:
             assert trio.current_time() - start < 3
             assert "0.5 s" in str(caught.value)
             nursery.cancel_scope.cancel()
+
+
+# -- found in review: retiring a dead socket, slow links, deep devices -----------------------
+
+
+class StallingStream(trio.abc.Stream):
+    """A stream that stops taking writes when told to (a peer that stopped reading)."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.stalled = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self.stalled:
+            await trio.sleep_forever()
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_requests_that_overflow_a_stalled_socket_wait_instead_of_spinning(
+    fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A send that finds the socket closed retires it: the request waits for the next one."""
+    streams: list[StallingStream] = []
+
+    async def factory() -> trio.abc.Stream:
+        streams.append(StallingStream(await fake_relay.open_memory_stream()))
+        return streams[-1]
+
+    kwargs = fake_relay.connect_kwargs(stream_factory=factory, keepalive_timeout=2)
+    outcomes: list[str] = []
+
+    async def big_request() -> None:
+        try:
+            await relay.execute("signalwire.ping", {"pad": "x" * (3 * 1024 * 1024)})
+            outcomes.append("answered")
+        except RelayError as exc:
+            outcomes.append(type(exc).__name__)
+
+    with trio.fail_after(60):
+        async with open_relay(**kwargs) as relay:
+            streams[-1].stalled = True
+            async with trio.open_nursery() as nursery:
+                for _ in range(8):  # 24 MiB: more than the 16 MiB the queue takes
+                    nursery.start_soon(big_request)
+    assert len(outcomes) == 8  # every request ended: none spun
+    assert len(streams) >= 2  # the stalled socket was replaced
+    assert "answered" in outcomes
+
+
+class SlowOnceUpgraded(trio.abc.Stream):
+    """After the upgrade, takes 100 KiB of writes every 0.1 s (1 MiB/s), steadily."""
+
+    def __init__(self, inner: trio.abc.Stream, target: int) -> None:
+        self.inner = inner
+        self.slow = False
+        self.got = 0
+        self.target = target
+        self.all_sent = trio.Event()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.slow:
+            await self.inner.send_all(data)
+            return
+        view = memoryview(data)
+        while view:
+            await trio.sleep(0.1)
+            taken = min(len(view), 100 * 1024)
+            self.got += taken
+            view = view[taken:]
+        if self.got >= self.target:
+            self.all_sent.set()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        pass
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def accept_upgrade(server: trio.abc.Stream) -> None:
+    upgrade = WSConnection(ConnectionType.SERVER)
+    while True:
+        upgrade.receive_data(await server.receive_some(4096))
+        if any(isinstance(e, Request) for e in upgrade.events()):
+            await server.send_all(upgrade.send(AcceptConnection()))
+            return
+
+
+def test_a_slow_link_that_keeps_reading_is_not_cut_off() -> None:
+    """The write timeout is about progress: a big frame on a slow link goes out whole."""
+    size = 5 * 1024 * 1024  # 5 s at 1 MiB/s, with a 2 s write timeout
+
+    async def main() -> None:
+        client, server = trio.testing.memory_stream_pair()
+        slow = SlowOnceUpgraded(client, size)
+        ws = ClientWebSocket(slow, write_timeout=2.0)
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(accept_upgrade, server)
+                await ws.handshake("relay.test")
+                slow.slow = True
+                ws.send("x" * size)
+                nursery.start_soon(ws.run_writer)
+                await slow.all_sent.wait()
+                nursery.cancel_scope.cancel()
+        assert ws.failure is None
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+async def test_a_deeply_nested_device_still_ends_the_call(
+    relay: RelayConnection, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(30):
+        call = await received_call(relay, fake_relay)
+        device: Any = {"type": "phone"}
+        for _ in range(900):
+            device = {"d": device}
+        params = {"call_id": call.call_id, "node_id": call.node_id, "call_state": "ended"}
+        text = json.dumps(event_frame("deep-device", "calling.call.state", params))
+        nested = '{"d": ' * 900 + '{"type": "phone"}' + "}" * 900
+        await fake_relay.send_malformed(
+            text.replace('"call_state"', f'"device": {nested}, "call_state"')
+        )
+        ended = await call.wait_for_ended()
+    assert ended.call_state == "ended"
+    assert not call.active and relay.statistics().active_calls == 0

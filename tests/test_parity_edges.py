@@ -322,3 +322,28 @@ async def test_two_requests_lost_in_a_drop_get_their_own_errors(
     first, second = errors
     assert first is not second
     assert first.__cause__ is not None and first.__cause__ is second.__cause__
+
+
+async def test_a_serve_started_just_before_drain_returns_normally(
+    relay: RelayConnection, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def handler(call: Call) -> None:
+        await call.answer()
+
+    with trio.fail_after(60), trio.CancelScope() as guard:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(relay.serve, handler)  # not yet registered when drain begins
+            nursery.start_soon(relay.serve_messages, handler)
+            await relay.drain(1)
+    assert not guard.cancelled_caught
+    assert relay.state is ConnectionState.CLOSED
+
+
+async def test_disconnect_inside_async_with_leaves_the_block_cleanly(
+    fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(60):
+        async with RelayClient(**fake_relay.connect_kwargs()) as client:
+            await client.disconnect()
+            with pytest.raises(RuntimeError):
+                _ = client.relay
