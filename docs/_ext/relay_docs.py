@@ -14,6 +14,8 @@ Two things Sphinx does not do out of the box:
   package shows up in the reference without editing a page. ``:exclude:``
   skips names documented elsewhere; ``:optional:`` renders nothing when the
   module itself does not exist (yet), instead of failing the build.
+* **``.. command-help:: ARGS``**: the output of ``python ARGS`` (a ``--help``),
+  run at build time, so the CLI page shows the options the code has.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from __future__ import annotations
 import concurrent.futures
 import importlib
 import inspect
+import os
+import shlex
+import subprocess
+import sys
 import time
 import typing
 import urllib.request
@@ -197,6 +203,36 @@ def _public_bases(app: Sphinx, name: str, obj: type, options: Any, bases: list[A
     bases[:] = shown
 
 
+# -- command-line help -------------------------------------------------------------
+
+
+class CommandHelp(SphinxDirective):
+    """``.. command-help:: -m signalwire_relay_trio run --help``: the output, run now.
+
+    The CLI's options are documented by the CLI itself, so this page can never
+    list an option the code does not have (or miss one it does).
+    """
+
+    required_arguments = 1
+    final_argument_whitespace = True
+
+    def run(self) -> list[nodes.Node]:
+        args = shlex.split(self.arguments[0])
+        env = {**os.environ, "COLUMNS": "88", "PYTHONPATH": str(Path(self.env.srcdir).parent)}
+        try:
+            done = subprocess.run(
+                [sys.executable, *args], capture_output=True, text=True, timeout=60, env=env
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise self.error(f"command-help: {args} did not finish") from exc
+        if done.returncode != 0:
+            raise self.error(f"command-help: {args} exited {done.returncode}: {done.stderr}")
+        shown = "$ python " + " ".join(args) + "\n" + done.stdout.rstrip()
+        block = nodes.literal_block(shown, shown)
+        block["language"] = "text"
+        return [block]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.intersphinx")
     app.setup_extension("sphinx.ext.autodoc")
@@ -205,6 +241,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     # intersphinx normalises its mapping at config-inited, priority 800: run first.
     app.connect("config-inited", _resolve_intersphinx, priority=400)
     app.add_directive("autoall", AutoAll)
+    app.add_directive("command-help", CommandHelp)
     app.connect("autodoc-process-docstring", _drop_type_docstring)
     app.add_config_value("relay_hide_signature", frozenset(), "env", [frozenset, set, list])
     app.connect("autodoc-process-signature", _hide_constructor)
