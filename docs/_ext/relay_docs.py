@@ -117,7 +117,7 @@ class AutoAll(SphinxDirective):
     """``.. autoall:: package.module``: autodoc every name in its ``__all__``."""
 
     required_arguments = 1
-    option_spec = {  # noqa: RUF012
+    option_spec = {
         "exclude": directives.unchanged,
         "optional": directives.flag,
     }
