@@ -51,7 +51,8 @@ html_static_path: list[str] = []
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_preserve_defaults = True
+# Defaults as values (``reconnect=True``), not as the expression that made them.
+autodoc_preserve_defaults = False
 autodoc_class_signature = "mixed"
 autodoc_default_options = {
     # Members come from private mixins too (Call's media commands, the actions'

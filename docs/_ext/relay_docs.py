@@ -13,7 +13,8 @@ Two things Sphinx does not do out of the box:
   (classes with their members, functions, data), so a name added to the
   package shows up in the reference without editing a page. ``:exclude:``
   skips names documented elsewhere; ``:optional:`` renders nothing when the
-  module itself does not exist (yet), instead of failing the build.
+  module itself does not exist (yet), instead of failing the build;
+  ``:module-docstring:`` shows the module's docstring first.
 * **``.. command-help:: ARGS``**: the output of ``python ARGS`` (a ``--help``),
   run at build time, so the CLI page shows the options the code has.
 """
@@ -120,19 +121,23 @@ class AutoAll(SphinxDirective):
     option_spec = {
         "exclude": directives.unchanged,
         "optional": directives.flag,
+        "module-docstring": directives.flag,
     }
 
     def run(self) -> list[nodes.Node]:
         module_name = self.arguments[0]
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if "optional" in self.options and exc.name == module_name:
+        except ImportError as exc:
+            missing = isinstance(exc, ModuleNotFoundError) and exc.name == module_name
+            if "optional" in self.options and missing:
                 logger.info("autoall: %s does not exist; nothing to document", module_name)
                 return []
             raise self.error(f"autoall: cannot import {module_name}: {exc!r}") from exc
         excluded = set((self.options.get("exclude") or "").split())
         lines: list[str] = []
+        if "module-docstring" in self.options:
+            lines += [f".. automodule:: {module_name}", "   :no-inherited-members:", ""]
         for name in module.__all__:
             if name in excluded:
                 continue
