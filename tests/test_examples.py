@@ -95,7 +95,7 @@ async def test_voicemail_records_a_message_until_the_caller_stops_talking(
         fake_call.script["caller_speaks_for"] = 8.0
 
     with trio.fail_after(300):
-        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.take_message, caller)
+        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     assert url == "https://rec.example.com/vm-1.mp3"
     assert tts_texts(fake_relay) == [voicemail.GREETING]
     (record,) = fake_relay.journal.all("calling.record")
@@ -121,7 +121,7 @@ async def test_voicemail_keeps_the_message_when_the_caller_hangs_up(
         await fake_call.hangup()
 
     with trio.fail_after(300):
-        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.take_message, caller)
+        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     (op,) = (o for o in fake_call.operations.values() if o.kind == "record")
     assert url == op.url
     assert op.stopped_by == "hangup" and op.recorded_seconds() == 20.0
@@ -140,9 +140,7 @@ async def test_voicemail_caller_hangs_up_and_nothing_is_kept(
         await fake_call.hangup()
 
     with trio.fail_after(300):
-        _fake_call, outcome = await serve_one_call(
-            relay, fake_relay, voicemail.take_message, caller
-        )
+        _fake_call, outcome = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     assert isinstance(outcome, CallEndedError)  # serve() treats that as a normal end
     assert fake_relay.journal.all("calling.end") == []
 
@@ -154,7 +152,7 @@ async def test_voicemail_stops_a_message_that_runs_too_long(
         fake_call.script["caller_speaks_for"] = 10_000.0
 
     with trio.fail_after(600):
-        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.take_message, caller)
+        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     (op,) = (o for o in fake_call.operations.values() if o.kind == "record")
     assert url == op.url
     assert op.stopped_by == "stop"
@@ -184,7 +182,9 @@ async def test_ivr_menu_branches(
     relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock, choice: str
 ) -> None:
     with trio.fail_after(300):
-        fake_call, result = await serve_one_call(relay, fake_relay, ivr_menu.ivr, pressing(choice))
+        fake_call, result = await serve_one_call(
+            relay, fake_relay, ivr_menu.handler, pressing(choice)
+        )
     assert result == choice
     (prompt,) = fake_relay.journal.all("calling.play_and_collect")
     assert prompt.params["play"] == [{"type": "tts", "params": {"text": ivr_menu.MENU}}]
@@ -203,7 +203,7 @@ async def test_ivr_menu_repeats_after_an_unknown_choice(
 ) -> None:
     with trio.fail_after(300):
         _fake_call, result = await serve_one_call(
-            relay, fake_relay, ivr_menu.ivr, pressing("9", "2")
+            relay, fake_relay, ivr_menu.handler, pressing("9", "2")
         )
     assert result == "2"
     assert len(fake_relay.journal.all("calling.play_and_collect")) == 2
@@ -217,7 +217,7 @@ async def test_ivr_menu_gives_up_after_three_silent_attempts(
         pass
 
     with trio.fail_after(300):
-        fake_call, result = await serve_one_call(relay, fake_relay, ivr_menu.ivr, silent)
+        fake_call, result = await serve_one_call(relay, fake_relay, ivr_menu.handler, silent)
     assert result is None
     prompts = fake_relay.journal.all("calling.play_and_collect")
     assert len(prompts) == ivr_menu.ATTEMPTS
