@@ -57,6 +57,7 @@ class FakeScript:
 @attrs.define
 class _Outcome:
     started: bool = False
+    finished: bool = False  # returned or raised (not cancelled at the end of the run)
     done: trio.Event = attrs.field(factory=trio.Event)
     error: BaseException | None = None
     caller_hung_up: bool = False
@@ -65,12 +66,15 @@ class _Outcome:
         async def recorded(item: Any) -> Any:
             self.started = True
             try:
-                return await handler(item)
+                result = await handler(item)
             except Exception as exc:
                 self.error = exc
+                self.finished = True
                 raise  # serve() logs it and hangs up, as in production
             finally:
                 self.done.set()
+            self.finished = True
+            return result
 
         return recorded
 
@@ -96,7 +100,7 @@ def _verdict(outcome: _Outcome, script: FakeScript, out: TextIO) -> int:
     if not outcome.started:
         print("failed: the handler never ran", file=out)
         return 1
-    if not outcome.done.is_set():
+    if not outcome.finished:
         print(
             f"failed: the handler was still running {GRACE_AFTER_HANGUP:g} s "
             "after the caller hung up",
