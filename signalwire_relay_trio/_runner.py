@@ -95,7 +95,7 @@ def statistics_from_json(data: dict[str, Any]) -> RelayStatistics:
 
 
 class _Stop:
-    """The first SIGTERM/SIGINT asks for a drain; a second one aborts."""
+    """The first SIGTERM/SIGINT asks for a drain; a SIGINT while draining aborts."""
 
     def __init__(self) -> None:
         self.drain = trio.Event()
@@ -175,8 +175,12 @@ async def _watch_signals(signals: Any, stop: _Stop, everything: trio.CancelScope
     async for signum in signals:
         name = signal.Signals(signum).name
         if not stop.drain.is_set():
-            logger.info("%s: draining (again to stop at once)", name)
+            logger.info("%s: draining (Ctrl+C again to stop at once)", name)
             stop.drain.set()
+        elif signum == signal.SIGTERM:
+            # systemd's default KillMode signals every process of the unit, so a
+            # worker may get SIGTERM from it and from its supervisor: still one drain.
+            logger.debug("SIGTERM while draining: already draining")
         else:
             logger.warning("%s again: stopping without waiting for active calls", name)
             stop.aborted = True

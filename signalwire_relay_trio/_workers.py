@@ -5,8 +5,10 @@ connection on the same contexts (the service spreads calls across
 connections). Workers run in their own session, so a Ctrl+C in a terminal
 reaches only the supervisor, which then sends each worker one SIGTERM: every
 worker drains (``--drain-timeout``) and the supervisor exits 0 once all have
-exited cleanly. A second signal makes the workers stop at once; a worker
-still running ``drain_timeout + KILL_GRACE`` seconds after the first is killed.
+exited cleanly. A second Ctrl+C (SIGINT) is passed on and stops the workers
+at once; a second SIGTERM changes nothing (systemd may signal the workers
+itself too). A worker still running ``drain_timeout + KILL_GRACE`` seconds
+after the first signal is killed.
 
 A worker that dies is restarted after a backoff (0.5 s doubling to 30 s,
 back to 0.5 s after a worker stayed up for a minute); one that exits with
@@ -221,12 +223,14 @@ async def _watch(signals: Any, pool: WorkerPool, drain_timeout: float) -> None:
         async for signum in signals:
             name = signal.Signals(signum).name
             if not pool.stopping.is_set():
-                logger.info("%s: draining every worker (again to stop at once)", name)
-                pool.stop()
+                logger.info("%s: draining every worker (Ctrl+C again to stop at once)", name)
+                pool.stop(signal.SIGTERM)
                 nursery.start_soon(_kill_after, pool, drain_timeout + KILL_GRACE)
-            else:
+            elif signum == signal.SIGTERM:
+                logger.debug("SIGTERM while draining: already draining")
+            else:  # a SIGINT to a draining worker stops it at once
                 logger.warning("%s again: stopping every worker at once", name)
-                pool.stop()
+                pool.stop(signal.SIGINT)
 
 
 async def _kill_after(pool: WorkerPool, seconds: float) -> None:
