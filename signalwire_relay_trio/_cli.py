@@ -37,12 +37,14 @@ handler: `async def handler(call)`, or `async def handler(call, relay)` when
 it needs the connection (to dial or to send messages). Every call runs in its
 own task and nursery; a handler's error is logged and that call hung up.
 
-Credentials come from the environment: {ENV_PROJECT} and {ENV_TOKEN}
-(or {ENV_JWT}), and {ENV_SPACE} for your Space's host; {ENV_CA_FILE}
-names a CA bundle for a private server. --fake needs none of them.
+Credentials come from the environment: {ENV_PROJECT} and
+{ENV_TOKEN} (or {ENV_JWT}), and {ENV_SPACE} for
+your Space's host; {ENV_CA_FILE} names a CA bundle for a
+private server. --fake needs none of them.
 
 SIGTERM or Ctrl+C drains: no new calls are taken, active ones may finish
-(up to --drain-timeout), then the process exits 0. A second one stops at once.
+(up to --drain-timeout), then the process exits 0. A second Ctrl+C stops at
+once.
 """
 
 RUN_EPILOG = """\
@@ -56,7 +58,8 @@ exit codes: 0 done (drained, or the handler finished under --fake), 1 failure,
 """
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m signalwire_relay_trio``."""
     parser = argparse.ArgumentParser(
         prog="python -m signalwire_relay_trio",
         description="A trio-native client for SignalWire RELAY.",
@@ -252,7 +255,7 @@ def _configure_logging(level: str, who: str | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
@@ -290,15 +293,19 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if supervising:
         from ._workers import supervise, worker_command
 
-        return trio.run(
-            lambda: supervise(
-                args.workers,
-                worker_command(_worker_base(args, level)),
-                drain_timeout=args.drain_timeout,
-                metrics_host=args.metrics_host,
-                metrics_port=args.metrics_port,
+        try:
+            return trio.run(
+                lambda: supervise(
+                    args.workers,
+                    worker_command(_worker_base(args, level)),
+                    drain_timeout=args.drain_timeout,
+                    metrics_host=args.metrics_host,
+                    metrics_port=args.metrics_port,
+                )
             )
-        )
+        except OSError as exc:  # the metrics port is taken, say
+            logger.error("%s", exc)
+            return 1
     options = ServiceOptions(
         contexts=tuple(args.context),
         messages=args.messages,
@@ -314,7 +321,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except AuthenticationError as exc:
         logger.error("the credentials were refused: %s", exc)
         return EXIT_FATAL
-    except RelayConnectionError as exc:
+    except (RelayConnectionError, OSError) as exc:  # OSError: the metrics port is taken, say
         logger.error("%s", exc)
         return 1
 

@@ -33,8 +33,12 @@ from typing import Any
 import attrs
 import trio
 
+from ._groups import pick_error
 from ._runner import EXIT_FATAL, statistics_from_json
 from ._state import RelayStatistics
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["WorkerPool", "supervise"]
 
@@ -198,18 +202,26 @@ async def supervise(
     """Run the pool until SIGTERM/SIGINT and all workers have drained; the exit code."""
     pool = WorkerPool(count, argv)
     logger.info("starting %d workers (supervisor pid %d)", count, os.getpid())
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch, signals, pool, drain_timeout)
-            if metrics_port is not None:
-                from ._metrics_http import serve_metrics
+    try:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_watch, signals, pool, drain_timeout)
+                if metrics_port is not None:
+                    from ._metrics_http import serve_metrics
 
-                port = await nursery.start(
-                    serve_metrics, metrics_host, metrics_port, _renderer(pool)
-                )
-                logger.info("metrics for all workers at http://%s:%d/metrics", metrics_host, port)
-            await pool.run()
-            nursery.cancel_scope.cancel()
+                    port = await nursery.start(
+                        serve_metrics, metrics_host, metrics_port, _renderer(pool)
+                    )
+                    logger.info(
+                        "metrics for all workers at http://%s:%d/metrics", metrics_host, port
+                    )
+                await pool.run()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        error = pick_error(group)
+        if error is group:
+            raise
+        raise error from None
     if pool.fatal:
         return EXIT_FATAL
     if pool.clean:

@@ -64,3 +64,18 @@ def test_run_rejects_bad_arguments(
     err = capsys.readouterr().err
     assert message in err
     assert "usage: python -m signalwire_relay_trio run" in err
+
+
+def test_every_help_entry_is_described() -> None:
+    import argparse
+
+    from signalwire_relay_trio._cli import build_parser
+
+    parser = build_parser()
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if action.help == argparse.SUPPRESS:
+                continue
+            assert action.help and len(action.help) > 10, f"{name} {action.option_strings}"
+    assert "--workers" in commands.choices["run"].format_help()

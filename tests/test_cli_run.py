@@ -12,7 +12,9 @@ import io
 import os
 import re
 import signal
+import socket
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -293,3 +295,43 @@ def test_workers_stop_when_the_credentials_are_refused(
     proc = spawn([*args, "--workers", "2"], env=env)
     assert proc.wait(30) == 3, proc.log
     assert "cannot serve" in proc.log
+
+
+def test_a_worker_drains_and_exits_when_its_supervisor_is_killed(
+    spawn: type[Proc], threaded_fake: ThreadedFake
+) -> None:
+    args = ["run", "cli_apps:answer_and_wait", "--context", "office", "--url", threaded_fake.url]
+    proc = spawn([*args, "--workers", "1"])
+    (line,) = proc.wait_for_line(r"worker 0 started \(pid \d+\)")
+    threaded_fake.wait_until(lambda: threaded_fake.subscribers("office") == 1)
+    proc.popen.kill()  # no chance to pass anything on
+    proc.wait()
+    threaded_fake.wait_until(lambda: bool(threaded_fake.fake.journal.all("signalwire.unreceive")))
+    pid = int(line.rsplit("pid ", 1)[1].rstrip(")"))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the orphan is not our child: poll for it to go
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the worker outlived its supervisor")
+
+
+def test_a_taken_metrics_port_is_reported_without_a_traceback(
+    spawn: type[Proc], threaded_fake: ThreadedFake
+) -> None:
+    if not METRICS:
+        pytest.skip("needs the metrics extra")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ["run", "cli_apps:answer_and_wait", "--context", "office", "--url"]
+        for extra in ([], ["--workers", "1"]):
+            proc = spawn([*args, threaded_fake.url, "--metrics-port", port, *extra])
+            assert proc.wait(30) == 1
+            assert "address already in use" in proc.log.lower(), proc.log
+            assert "Traceback" not in proc.log
