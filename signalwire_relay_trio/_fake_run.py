@@ -133,7 +133,11 @@ async def _main(handler: Handler, script: FakeScript, outcome: _Outcome, out: Te
                     await nursery.start(relay.serve, served)
                     await _caller(fake, script, outcome, say)
                 nursery.cancel_scope.cancel()
-        sent = [entry.method for entry in fake.journal.all() if entry.method]
+        sent = [
+            entry.method
+            for entry in fake.journal.all()
+            if entry.method and getattr(entry, "direction", "received") == "received"
+        ]
         say("server", f"the client sent {len(sent)} requests: {', '.join(dict.fromkeys(sent))}")
 
 
