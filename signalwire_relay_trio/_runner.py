@@ -31,6 +31,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 __all__ = [
     "EXIT_ABORTED",
     "EXIT_FATAL",
+    "STOP_SIGNALS",
     "ServiceOptions",
     "bind_handler",
     "run_service",
@@ -44,6 +45,8 @@ logger = logging.getLogger("signalwire_relay_trio.run")
 EXIT_FATAL = 3
 #: Stopped by a second signal before the drain finished.
 EXIT_ABORTED = 1
+#: The signals that drain (and, SIGINT again, abort).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -110,7 +113,9 @@ async def run_service(options: ServiceOptions, handler: Handler) -> int:
     """
     stop = _Stop()
     try:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+            if hasattr(signal, "pthread_sigmask"):  # a supervisor starts workers with them held
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_signals, signals, stop, nursery.cancel_scope)
                 control = _control_stream(options.control_fd)

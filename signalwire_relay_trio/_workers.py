@@ -34,7 +34,7 @@ import attrs
 import trio
 
 from ._groups import pick_error
-from ._runner import EXIT_FATAL, statistics_from_json
+from ._runner import EXIT_FATAL, STOP_SIGNALS, statistics_from_json
 from ._state import RelayStatistics
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -152,7 +152,10 @@ class WorkerPool:
         try:
             argv = list(self._argv(worker.index, theirs.fileno()))
             process = await trio.lowlevel.open_process(
-                argv, pass_fds=(theirs.fileno(),), start_new_session=True
+                argv,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                preexec_fn=_hold_stop_signals,
             )
         except BaseException:
             ours.close()
@@ -180,6 +183,16 @@ class WorkerPool:
             else:
                 logger.warning("worker %d exited during the stop (%s)", worker.index, _how(code))
         return code
+
+
+def _hold_stop_signals() -> None:
+    """In the child before exec: SIGTERM/SIGINT wait until the worker can handle them.
+
+    A stop that comes while the worker is still starting would otherwise kill
+    it outright; blocked, the signal stays pending until ``run_service``
+    installs its handlers and unblocks it, and the worker drains as asked.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def _how(code: int) -> str:

@@ -335,3 +335,15 @@ def test_a_taken_metrics_port_is_reported_without_a_traceback(
             assert proc.wait(30) == 1
             assert "address already in use" in proc.log.lower(), proc.log
             assert "Traceback" not in proc.log
+
+
+def test_a_stop_while_a_worker_is_still_starting_is_a_drain(
+    spawn: type[Proc], threaded_fake: ThreadedFake
+) -> None:
+    """The worker cannot handle SIGTERM before its loop runs: the signal waits for it."""
+    args = ["run", "cli_apps:answer_and_wait", "--context", "office", "--url", threaded_fake.url]
+    proc = spawn([*args, "--workers", "1"])
+    proc.wait_for_line(r"worker 0 started")  # spawned; still importing
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, proc.log
+    assert "worker 0 drained and exited" in proc.log
