@@ -215,7 +215,9 @@ async def test_play_stop_matches_fixture_and_bad_media_is_rejected(
                 [{"type": "audio", "params": {}}],
                 [{"type": "tts", "params": {"text": 5}}],
                 [{"type": "silence", "params": {}}],
-                [{"type": "tts", "text": "flat"}],
+                [{"type": "tts", "params": ["flat"]}],
+                [{"type": "tts", "text": 5}],  # flat, and text is not a string
+                [{"type": "audio"}],  # flat, with no url
                 [],
             ]
             for number, play in enumerate(bad_media):

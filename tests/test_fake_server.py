@@ -265,8 +265,8 @@ async def test_other_call_commands_are_acknowledged(autojump_clock: trio.testing
             assert result == {"code": "200", "message": "OK", "call_id": call.call_id}
             result = await client.command("calling.record", call, record={"audio": {}})
             assert result["code"] == "400"  # control_id is required
-            flat = [{"type": "tts", "text": "Hello"}]
-            result = await client.command("calling.play", call, control_id="p2", play=flat)
+            not_nested = [{"type": "tts", "params": "Hello"}]
+            result = await client.command("calling.play", call, control_id="p2", play=not_nested)
             assert result["code"] == "400"
             reply = await client.request(
                 "calling.play", {"node_id": call.node_id, "call_id": call.call_id, "play": "x"}

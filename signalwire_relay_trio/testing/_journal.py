@@ -1,7 +1,8 @@
-"""The journal: every frame the fake server received from its clients."""
+"""The journal: every frame between the fake server and its clients, both ways."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,14 +38,16 @@ class Notifier:
 
 @attrs.frozen
 class JournalEntry:
-    """One frame received from a client.
+    """One frame, received from a client or sent to it.
 
-    ``frame`` is the decoded JSON object, or ``None`` when the text was not
-    JSON or not an object (then ``raw`` holds the text). ``method`` is set for
-    requests; ``result``/``error`` for responses (event acks, ping replies).
-    ``protocol`` is the session the socket belonged to when the frame arrived
-    (``None`` before ``signalwire.connect`` succeeded); ``time`` is
-    ``trio.current_time()``.
+    ``direction`` is ``"received"`` (the client sent it) or ``"sent"`` (the
+    fake did). ``frame`` is the decoded JSON object, or ``None`` when the text
+    was not JSON or not an object (then ``raw`` holds the text). ``method`` is
+    set for requests; ``result``/``error`` for responses, and ``reply_to``
+    names the method of the request a response answers (on the same socket;
+    set in what :meth:`Journal.query` returns). ``protocol`` is the session
+    the socket belonged to (``None`` before ``signalwire.connect``
+    succeeded); ``time`` is ``trio.current_time()``.
     """
 
     frame: dict[str, Any] | None
@@ -56,6 +59,10 @@ class JournalEntry:
     protocol: str | None
     time: float
     raw: str | None = None
+    direction: str = "received"
+    reply_to: str | None = None
+    #: The call id of the request a response answers.
+    request_call_id: str | None = None
 
     @property
     def is_request(self) -> bool:
@@ -65,19 +72,105 @@ class JournalEntry:
     def is_response(self) -> bool:
         return self.frame is not None and self.method is None and self.id is not None
 
+    @property
+    def event_type(self) -> str | None:
+        """The ``event_type`` of a ``signalwire.event`` (else ``None``)."""
+        if self.method != "signalwire.event":
+            return None
+        value = self.params.get("event_type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def call_id(self) -> str | None:
+        """The call a frame is about: a command's or an event's ``call_id``.
+
+        Found in ``params`` (commands), in an event's inner params (or its
+        ``call`` object, for dial events), else the one of the request a
+        response answers.
+        """
+        found = _call_id_in(self.params)
+        if found is None and self.method == "signalwire.event":
+            inner = self.params.get("params")
+            if isinstance(inner, dict):
+                found = _call_id_in(inner)
+                call = inner.get("call")
+                if found is None and isinstance(call, dict):
+                    found = _call_id_in(call)
+        return found if found is not None else self.request_call_id
+
+    def matches(
+        self,
+        direction: str | None = None,
+        method: str | None = None,
+        event_type: str | None = None,
+        call_id: str | None = None,
+    ) -> bool:
+        """True when every criterion given holds (``method`` also matches ``reply_to``)."""
+        return (
+            (direction is None or self.direction == direction)
+            and (method is None or method in (self.method, self.reply_to))
+            and (event_type is None or self.event_type == event_type)
+            and (call_id is None or self.call_id == call_id)
+        )
+
+
+def _call_id_in(params: dict[str, Any]) -> str | None:
+    value = params.get("call_id")
+    return value if isinstance(value, str) else None
+
+
+def _decode(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A sent frame: ``(frame, None)``, or ``(None, text)`` when it is not a JSON object."""
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return None, text
+    return (frame, None) if isinstance(frame, dict) else (None, text)
+
+
+#: One record in arrival order: the socket's number and a received entry, or
+#: the text of a sent frame with its session protocol and time.
+_Record = tuple[int, JournalEntry | tuple[str, str | None, float]]
+
 
 class Journal:
-    """An append-only, searchable list of :class:`JournalEntry`."""
+    """Every frame, both ways: what clients sent (searchable as before) and what the fake sent.
+
+    ``all()``, ``methods()``, ``find()``, ``wait_for()``, iteration and
+    ``len()`` cover what clients sent. :meth:`query` (and
+    :meth:`wait_for_entry`) search both directions by direction, method,
+    event type and call id. Sent frames are kept as text and decoded only
+    when queried, so journaling them costs the fake almost nothing.
+    """
 
     def __init__(self) -> None:
         self._entries: list[JournalEntry] = []
         self._by_method: dict[str, list[JournalEntry]] = {}
         self._changed = Notifier()
+        self._records: list[_Record] = []
+        self._decoded: list[JournalEntry] = []
+        self._requests: dict[tuple[int, Any], tuple[str, str | None]] = {}
 
-    def append(self, entry: JournalEntry) -> None:
+    def append(self, entry: JournalEntry, link: int = 0) -> None:
+        """Journal a frame received on socket number ``link``."""
         self._entries.append(entry)
         if entry.method is not None:
             self._by_method.setdefault(entry.method, []).append(entry)
+        self._records.append((link, entry))
+        self._changed.notify()
+
+    def record_sent(self, text: str, protocol: str | None, time: float, link: int = 0) -> None:
+        """Journal a frame the fake sent on socket number ``link`` (decoded when queried)."""
+        self._records.append((link, (text, protocol, time)))
+        self._changed.notify()
+
+    def clear(self) -> None:
+        """Forget every entry (both directions)."""
+        self._entries.clear()
+        self._by_method.clear()
+        self._records.clear()
+        self._decoded.clear()
+        self._requests.clear()
         self._changed.notify()
 
     def __len__(self) -> int:
@@ -90,17 +183,17 @@ class Journal:
         return self._entries[index]
 
     def all(self, method: str | None = None) -> list[JournalEntry]:
-        """Every entry, or every request of ``method``, in arrival order."""
+        """Every frame received, or every request of ``method``, in arrival order."""
         if method is None:
             return list(self._entries)
         return list(self._by_method.get(method, ()))
 
     def methods(self) -> list[str]:
-        """The method of every request, in arrival order (with repeats)."""
+        """The method of every request received, in arrival order (with repeats)."""
         return [entry.method for entry in self._entries if entry.method is not None]
 
     def find(self, *methods: str) -> tuple[JournalEntry, ...]:
-        """The first request of each named method, in the order given.
+        """The first request received of each named method, in the order given.
 
         Raises ``AssertionError`` naming the missing method and listing the
         methods the journal does hold.
@@ -117,10 +210,11 @@ class Journal:
     async def wait_for(
         self, method: str | None, predicate: Callable[[JournalEntry], bool] | None = None
     ) -> JournalEntry:
-        """Block until a request of ``method`` (matching ``predicate``) arrived.
+        """Block until a request of ``method`` (matching ``predicate``) was received.
 
-        ``method=None`` matches any frame, replies included. An entry already
-        in the journal counts. Takes no timeout: wrap it in ``trio.fail_after``.
+        ``method=None`` matches any frame received, replies included. An entry
+        already in the journal counts. Takes no timeout: wrap it in
+        ``trio.fail_after``.
         """
         index = 0
         while True:
@@ -131,3 +225,109 @@ class Journal:
                 if predicate is None or predicate(entry):
                     return entry
             await self._changed.wait()
+
+    # -- both directions -------------------------------------------------------
+
+    def query(
+        self,
+        *,
+        direction: str | None = None,
+        method: str | None = None,
+        event_type: str | None = None,
+        call_id: str | None = None,
+    ) -> list[JournalEntry]:
+        """Entries of both directions matching every criterion given, in order.
+
+        ``direction`` is ``"received"`` or ``"sent"``; ``method`` matches a
+        request's method or the one a response answers (``reply_to``);
+        ``event_type`` matches ``signalwire.event`` frames; ``call_id`` the
+        call a frame is about (:attr:`JournalEntry.call_id`).
+        """
+        if direction not in (None, "received", "sent"):
+            raise ValueError(f"direction must be 'received' or 'sent', not {direction!r}")
+        return [
+            entry
+            for entry in self._decode_all()
+            if entry.matches(direction, method, event_type, call_id)
+        ]
+
+    def sent(
+        self,
+        method: str | None = None,
+        *,
+        event_type: str | None = None,
+        call_id: str | None = None,
+    ) -> list[JournalEntry]:
+        """What the fake sent (events, replies, pings...), matching the criteria given."""
+        return self.query(direction="sent", method=method, event_type=event_type, call_id=call_id)
+
+    async def wait_for_entry(
+        self,
+        *,
+        direction: str | None = None,
+        method: str | None = None,
+        event_type: str | None = None,
+        call_id: str | None = None,
+        predicate: Callable[[JournalEntry], bool] | None = None,
+    ) -> JournalEntry:
+        """Block until an entry (either way) matches; an entry already there counts."""
+        index = 0
+        while True:
+            entries = self._decode_all()
+            while index < len(entries):
+                entry = entries[index]
+                index += 1
+                if entry.matches(direction, method, event_type, call_id) and (
+                    predicate is None or predicate(entry)
+                ):
+                    return entry
+            await self._changed.wait()
+
+    def _decode_all(self) -> list[JournalEntry]:
+        """Decode the records not decoded yet; every entry, both ways, in order."""
+        decoded = self._decoded
+        records = self._records
+        for link, record in records[len(decoded) :]:
+            if isinstance(record, JournalEntry):
+                entry = self._resolve(link, record)
+            else:
+                text, protocol, time = record
+                frame, raw = _decode(text)
+                if frame is None:
+                    entry = JournalEntry(
+                        None, None, None, {}, None, None, protocol, time, raw, "sent"
+                    )
+                else:
+                    method = frame.get("method")
+                    params = frame.get("params")
+                    entry = self._resolve(
+                        link,
+                        JournalEntry(
+                            frame,
+                            method if isinstance(method, str) else None,
+                            frame.get("id"),
+                            params if isinstance(params, dict) else {},
+                            frame.get("result"),
+                            frame.get("error"),
+                            protocol,
+                            time,
+                            None,
+                            "sent",
+                        ),
+                    )
+            decoded.append(entry)
+        return decoded
+
+    def _resolve(self, link: int, entry: JournalEntry) -> JournalEntry:
+        """Remember a request by its id; tell a response which request it answers."""
+        frame_id = entry.id
+        if frame_id is None or isinstance(frame_id, (dict, list)):
+            return entry
+        if entry.method is not None:
+            self._requests[(link, frame_id)] = (entry.method, entry.call_id)
+            return entry
+        request = self._requests.get((link, frame_id))
+        if request is None or entry.frame is None:
+            return entry
+        method, call_id = request
+        return attrs.evolve(entry, reply_to=method, request_call_id=call_id)

@@ -147,6 +147,8 @@ class Link:
         if self._closing or not self.fake.answering:
             return
         self._ws.send(text)
+        protocol = self.session.protocol if self.session is not None else None
+        self.fake.journal.record_sent(text, protocol, trio.current_time(), self.number)
 
     def boundary(self) -> None:
         """Frames sent from now on go in a later write (see ``ServerWebSocket.boundary``)."""
@@ -259,7 +261,7 @@ class Link:
     def _journal_raw(self, text: str) -> None:
         protocol = self.session.protocol if self.session else None
         entry = JournalEntry(None, None, None, {}, None, None, protocol, self._arrived, text)
-        self.fake.journal.append(entry)
+        self.fake.journal.append(entry, self.number)
 
     async def _handle_message(self, text: str) -> None:
         try:
@@ -287,7 +289,7 @@ class Link:
             self.session.protocol if self.session else None,
             self._arrived,
         )
-        self.fake.journal.append(entry)
+        self.fake.journal.append(entry, self.number)
         if frame_id is None:
             logger.warning("fake relay: frame without id ignored on %r", self)
         elif isinstance(frame_id, (dict, list, bool)):

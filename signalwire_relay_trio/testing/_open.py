@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from ._control import ControlAPI
 from ._server import FakeRelay
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -33,8 +34,9 @@ async def open_fake_relay(
 
     It listens on ``host:port`` (``wss://`` when ``ssl_context`` is given) and
     also serves in-memory connections (:meth:`FakeRelay.open_memory_stream`).
-    Leaving the block cancels every connection. An exception from the body
-    leaves unwrapped.
+    The same listener answers the HTTP control API under ``/control/``
+    (:class:`ControlAPI`). Leaving the block cancels every connection. An
+    exception from the body leaves unwrapped.
     """
     fake = FakeRelay(
         project=project,
@@ -46,6 +48,7 @@ async def open_fake_relay(
         ssl_context=ssl_context,
         ping_interval=ping_interval,
     )
+    fake.control = ControlAPI(fake)
     lone: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:

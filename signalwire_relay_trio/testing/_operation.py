@@ -62,6 +62,8 @@ class FakeTimings:
     send_digit_seconds: float = 0.1
     #: One step of ``calling.pay`` (card number, expiry, ...).
     pay_step_seconds: float = 1.0
+    #: Between the ``messaging.send`` reply and each ``messaging.state`` that follows.
+    message_state_gap: float = 0.05
 
 
 #: The defaults every new fake copies.

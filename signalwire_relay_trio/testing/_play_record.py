@@ -37,19 +37,29 @@ MEDIA_TYPES = ("audio", "tts", "silence", "ringtone")
 BYTES_PER_SECOND = 16000
 
 
+def _nested(item: object) -> JSON:
+    """A media item in the wire's nested form; a flat one (``{"type": "tts", "text": ...}``,
+    as the official SDK sends what its users write) is nested, as the real service does."""
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+        raise Reject("400", "Invalid media item: expected {type, params}")
+    if "params" not in item:
+        return {"type": item["type"], "params": {k: v for k, v in item.items() if k != "type"}}
+    if not isinstance(item["params"], dict):
+        raise Reject("400", "Invalid media item: expected {type, params}")
+    return item
+
+
 def check_media(items: object, key: str = "play") -> list[JSON]:
-    """Media items must be nested ``{"type", "params": {...}}`` of a known type (else 400)."""
+    """Media items of a known type, nested ``{"type", "params": {...}}`` or flat (else 400).
+
+    Returns them nested.
+    """
     if items is None:
         raise Reject("400", f"Missing {key}")
     if not isinstance(items, list) or not items:
         raise Reject("400", f"Invalid {key}: expected a non-empty array of media items")
+    items = [_nested(item) for item in items]
     for item in items:
-        if not (
-            isinstance(item, dict)
-            and isinstance(item.get("type"), str)
-            and isinstance(item.get("params"), dict)
-        ):
-            raise Reject("400", "Invalid media item: expected {type, params}")
         kind, params = item["type"], item["params"]
         if kind not in MEDIA_TYPES:
             raise Reject("400", f"Unknown media type {kind!r}")

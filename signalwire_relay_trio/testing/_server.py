@@ -21,11 +21,13 @@ import trio.testing
 
 from ._command_table import COMMAND_TABLE
 from ._dispatch import CommandSpec
-from ._frames import dumps, error_text, request_frame, result_text
+from ._faults import FaultInjection
+from ._http import RequestHead, read_head, send_json
 from ._journal import Journal, Notifier
-from ._link import CLOSE_TIMEOUT, Link
+from ._link import Link
+from ._messaging import MESSAGE_OUTCOMES, inbound_message_params
 from ._operation import DEFAULT_TIMINGS
-from ._session import Session, SessionDirectory, SessionLink
+from ._session import Session, SessionDirectory
 from ._sockets import is_transport_error, open_listener
 from ._tls import ServerTLSStream
 from ._wire import MAX_MESSAGE_SIZE, ServerWebSocket
@@ -38,11 +40,13 @@ logger = logging.getLogger(__name__)
 JSON = dict[str, Any]
 
 HANDSHAKE_TIMEOUT = 10.0
-DISCONNECT_ACK_TIMEOUT = 5.0
 MEMORY_URL = "ws://fake-relay.invalid/"
 
+#: What answers a control API request: ``await control(stream, head)``.
+ControlHandler = Callable[[trio.abc.Stream, RequestHead], Awaitable[None]]
 
-class FakeRelay:
+
+class FakeRelay(FaultInjection):
     """A running fake RELAY server; made by :func:`open_fake_relay`.
 
     ``journal`` holds every frame clients sent. ``calls`` maps call ids to
@@ -84,6 +88,7 @@ class FakeRelay:
         self.resend_unacked_on_resume = True
         self.ignore_pings = False
         self.default_dial_outcome = "answer"
+        self.default_message_outcome = "delivered"
         self.default_ring_time = 1.0
         self.answering = True
         self.reject_code: int | None = None
@@ -100,6 +105,7 @@ class FakeRelay:
         self._directory = SessionDirectory()
         self._links: set[Link] = set()
         self._dial_outcomes: dict[str, tuple[str, float]] = {}
+        self._message_outcomes: dict[str, str] = {}
         self._failures: dict[str, deque[Callable[[Any], str]]] = {}
         self._delays: dict[str, deque[float]] = {}
         self._awaiting: dict[str, trio.Event] = {}
@@ -107,6 +113,8 @@ class FakeRelay:
         self._dialed_changed = Notifier()
         self._epoch = 0.0
         self._nursery: trio.Nursery | None = None
+        #: Serves the HTTP control API requests (``/control/...``) on the same listener.
+        self.control: ControlHandler | None = None
 
     @property
     def sessions(self) -> list[Session]:
@@ -135,13 +143,18 @@ class FakeRelay:
             await self._serve_stream(ServerTLSStream(stream, self.ssl_context))
 
     async def _serve_stream(self, stream: trio.abc.Stream) -> None:
-        """Serve one transport stream (socket or memory) as a RELAY WebSocket."""
+        """Serve one transport stream (socket or memory): RELAY, or a control API request."""
         ws = ServerWebSocket(stream, max_message_size=MAX_MESSAGE_SIZE)
         try:
             accepted = False
+            head: RequestHead | None = None
             with trio.move_on_after(HANDSHAKE_TIMEOUT):
-                accepted = await ws.accept()
-            if accepted:
+                head = await read_head(stream)
+                if head is not None and not head.is_control:
+                    accepted = await ws.accept(head.raw)
+            if head is not None and head.is_control:
+                await self._serve_control(stream, head)  # it bounds its own reads
+            elif accepted:
                 self.connection_count += 1
                 link = Link(self, ws, self.connection_count)
                 logger.debug("fake relay: link #%d accepted", link.number)
@@ -157,6 +170,12 @@ class FakeRelay:
                 self.record_internal_error(exc)
         finally:
             await trio.aclose_forcefully(stream)
+
+    async def _serve_control(self, stream: trio.abc.Stream, head: RequestHead) -> None:
+        if self.control is None:
+            await send_json(stream, head.connection, 404, {"error": "no control API here"})
+        else:
+            await self.control(stream, head)
 
     def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
         """Run ``fn(*args)`` in the fake's nursery; its errors are recorded, not raised."""
@@ -227,6 +246,10 @@ class FakeRelay:
         if number is not None and number in self._dial_outcomes:
             return self._dial_outcomes[number]
         return self.default_dial_outcome, self.default_ring_time
+
+    def message_outcome(self, number: str) -> str:
+        """How a message sent to ``number`` ends (see :meth:`set_message_outcome`)."""
+        return self._message_outcomes.get(number, self.default_message_outcome)
 
     def add_dialed_call(self, call: FakeCall) -> None:
         self.dialed_calls.append(call)
@@ -322,6 +345,72 @@ class FakeRelay:
             raise ValueError("ring_time must be >= 0")
         self._dial_outcomes[number] = (outcome, ring_time)
 
+    def set_message_outcome(self, number: str, outcome: str) -> None:
+        """Script how messages sent to ``number`` end: delivered, undelivered or failed."""
+        if outcome not in MESSAGE_OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(MESSAGE_OUTCOMES)}, not {outcome!r}")
+        self._message_outcomes[number] = outcome
+
+    async def inbound_message(
+        self,
+        context: str = "office",
+        from_number: str = "+15559870001",
+        to_number: str = "+15551230000",
+        body: str = "",
+        *,
+        media: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        session: Session | str | None = None,
+    ) -> str:
+        """Deliver a new inbound message (``messaging.receive``); returns its ``message_id``.
+
+        It goes to ``session`` if given, else to the next subscriber of
+        ``context``; ``LookupError`` when nobody is subscribed.
+        """
+        if session is not None:
+            target = self._directory.resolve(session)
+        else:
+            found = self._directory.next_subscriber(context, ())
+            if found is None:
+                raise LookupError(f"no session is subscribed to context {context!r}")
+            target = found
+        params = inbound_message_params(
+            context=context,
+            from_number=from_number,
+            to_number=to_number,
+            body=body,
+            media=list(media),
+            tags=list(tags),
+        )
+        target.emit("messaging.receive", params, context=context)
+        await trio.lowlevel.checkpoint()
+        message_id: str = params["message_id"]
+        return message_id
+
+    def reset(self) -> None:
+        """End every call; clear scripts, scripted faults and the journal.
+
+        Connected sessions stay; sessions without a socket are forgotten (a
+        client that comes back starts a new one).
+        """
+        for session in [s for s in self.sessions if not s.connected]:
+            self.forget_session(session)
+        for call in list(self.calls.values()):
+            call.end("hangup")
+        self.calls.clear()
+        self.dialed_calls.clear()
+        self._dialed_seen = 0
+        self.queues.clear()
+        self.conferences.clear()
+        self._dial_outcomes.clear()
+        self._message_outcomes.clear()
+        self._failures.clear()
+        self._delays.clear()
+        self.ignore_pings = False
+        self.answering = True
+        self.reject_code = None
+        self.journal.clear()
+
     async def wait_for_dialed_call(self) -> FakeCall:
         """The next answered dial leg not yet returned by this method (blocks)."""
         while self._dialed_seen >= len(self.dialed_calls):
@@ -334,103 +423,3 @@ class FakeRelay:
         """Events sent and not yet acknowledged (of one session, or all)."""
         sessions = [self._directory.resolve(session)] if session is not None else self.sessions
         return [frame for s in sessions for frame in s.unacked_events()]
-
-    # -- public API: faults -------------------------------------------------
-
-    async def drop(self, session: Session | str | None = None) -> None:
-        """Cut the socket(s) abruptly (no close handshake); sessions persist."""
-        links: list[SessionLink]
-        if session is None:
-            links = list(self._links)
-        else:
-            link = self._directory.resolve(session).link
-            links = [link] if link is not None else []
-        for link in links:
-            if link.session is not None and link.session.link is link:
-                link.session.link = None
-            await link.abort()
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            for link in links:
-                await link.done.wait()
-
-    def fail_next(
-        self,
-        method: str,
-        *,
-        code: str = "500",
-        message: str = "Injected failure",
-        jsonrpc_error: int | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next ``times`` requests of ``method`` with a failure instead."""
-        if jsonrpc_error is not None:
-            error_code = jsonrpc_error
-            render: Callable[[Any], str] = lambda frame_id: error_text(  # noqa: E731
-                frame_id, error_code, message
-            )
-        else:
-            result = {"code": str(code), "message": message}
-            render = lambda frame_id: result_text(frame_id, result)  # noqa: E731
-        self._failures.setdefault(method, deque()).extend([render] * times)
-
-    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
-        """Handle the next ``times`` requests of ``method`` only after ``seconds``."""
-        self._delays.setdefault(method, deque()).extend([seconds] * times)
-
-    async def send_malformed(self, text: str, session: Session | str | None = None) -> None:
-        """Send ``text`` as a raw WebSocket text frame (e.g. ``"{not json"``)."""
-        for target in self._directory.connected(session):
-            assert target.link is not None
-            target.link.send(text)
-        await trio.lowlevel.checkpoint()
-
-    async def send_raw(self, frame: JSON, session: Session | str | None = None) -> None:
-        """Send any JSON frame as is."""
-        await self.send_malformed(dumps(frame), session)
-
-    async def send_authorization_state(self, session: Session | str | None = None) -> None:
-        """Issue a fresh ``signalwire.authorization.state`` event."""
-        for target in self._directory.connected(session):
-            target.new_authorization_state()
-        await trio.lowlevel.checkpoint()
-
-    async def send_disconnect(
-        self, *, restart: bool = False, session: Session | str | None = None
-    ) -> None:
-        """Send ``signalwire.disconnect``, wait (bounded) for the ack, close the socket.
-
-        With ``restart`` the session is forgotten: a later resume gets a fresh one.
-        """
-        targets = self._directory.connected(session)
-        async with trio.open_nursery() as nursery:
-            for target in targets:
-                nursery.start_soon(self._disconnect, target, restart)
-
-    async def _disconnect(self, session: Session, restart: bool) -> None:
-        link = session.link
-        assert link is not None
-        frame = request_frame("signalwire.disconnect", {"restart": True} if restart else {})
-        answered = self._awaiting[frame["id"]] = trio.Event()
-        link.send(dumps(frame))
-        try:
-            with trio.move_on_after(DISCONNECT_ACK_TIMEOUT):
-                await answered.wait()
-        finally:
-            self._awaiting.pop(frame["id"], None)
-        if restart:
-            self.forget_session(session)
-        await link.close()
-
-    def stop_answering(self) -> None:
-        """Half-open simulation: keep reading, send nothing (frames are lost)."""
-        self.answering = False
-
-    def resume_answering(self) -> None:
-        self.answering = True
-
-    def reject_connects(self, code: int = -32002) -> None:
-        """Reject every ``signalwire.connect`` from now on with JSON-RPC error ``code``."""
-        self.reject_code = code
-
-    def accept_connects(self) -> None:
-        self.reject_code = None

@@ -125,16 +125,22 @@ class ServerWebSocket:
 
     # -- opening handshake --------------------------------------------------
 
-    async def accept(self) -> bool:
+    async def accept(self, initial: bytes = b"") -> bool:
         """Read the HTTP upgrade request and accept it.
 
-        Returns False, after answering with an HTTP error, when the request is
-        not a WebSocket upgrade; False too when the peer leaves first.
-        Transport errors (a failed TLS handshake...) propagate.
+        ``initial`` is what was already read from the stream (the request, as
+        far as the listener read it to route the connection). Returns False,
+        after answering with an HTTP error, when the request is not a
+        WebSocket upgrade; False too when the peer leaves first. Transport
+        errors (a failed TLS handshake...) propagate.
         """
         ws = self._ws
         while True:
-            data = await self._stream.receive_some(self._read_size)
+            data: bytes | bytearray
+            if initial:
+                data, initial = initial, b""
+            else:
+                data = await self._stream.receive_some(self._read_size)
             if not data:
                 return False
             try:

@@ -69,6 +69,8 @@ class World(OperationWorld, Protocol):
 
     def offer_call(self, call: FakeCall) -> bool: ...
 
+    def message_outcome(self, number: str) -> str: ...
+
 
 class Controller(Protocol):
     """The session controlling a call, as the call sees it: where its events go."""
