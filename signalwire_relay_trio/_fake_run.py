@@ -15,7 +15,6 @@ hung up (as ``serve`` treats it); otherwise it is the handler's bug.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
@@ -203,35 +202,13 @@ async def _texter(fake: FakeRelay, script: FakeScript, outcome: _Outcome, say: S
     context = script.contexts[0]
     body = script.say or "Hello, are you open today?"
     say("texter", f"{CALLER} texts the {context!r} number: {body!r}")
-    await _inbound_message(fake, context, body)
+    await fake.inbound_message(
+        context=context, from_number=CALLER, to_number=SERVICE_NUMBER, body=body
+    )
     with trio.move_on_after(script.hangup_after):
         await outcome.done.wait()
     # messages the handler sent are delivered on the fake's clock: let them finish
     await trio.sleep(1)
-
-
-async def _inbound_message(fake: FakeRelay, context: str, body: str) -> None:
-    inbound = getattr(fake, "inbound_message", None)
-    if inbound is not None:  # newer fakes deliver inbound messages themselves
-        await inbound(context=context, from_number=CALLER, to_number=SERVICE_NUMBER, body=body)
-        return
-    session = next((s for s in fake.sessions if context in s.contexts), None)
-    if session is None:
-        raise LookupError(f"no session is subscribed to context {context!r}")
-    params = {
-        "message_id": str(uuid.uuid4()),
-        "context": context,
-        "direction": "inbound",
-        "tags": ["message", "inbound", "SMS", context],
-        "from_number": CALLER,
-        "to_number": SERVICE_NUMBER,
-        "body": body,
-        "media": [],
-        "segments": 1,
-        "message_state": "received",
-    }
-    session.emit("messaging.receive", params, context=context)
-    await trio.lowlevel.checkpoint()
 
 
 async def _narrate(relay: RelayConnection, say: Say) -> None:
