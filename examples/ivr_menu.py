@@ -1,19 +1,14 @@
 """An IVR menu: a spoken prompt, a digit, and a branch per choice.
 
-Run against a real space (credentials from the environment)::
+No input or an unknown digit repeats the menu, up to three times::
 
-    python examples/ivr_menu.py
-
-No input or an unknown digit repeats the menu, up to three times.
+    python -m signalwire_relay_trio run examples.ivr_menu:handler --fake --press 2
+    python -m signalwire_relay_trio run examples.ivr_menu:handler --context office
 """
 
 from __future__ import annotations
 
-import logging
-
-import trio
-
-from signalwire_relay_trio import Call, Digits, open_relay
+from signalwire_relay_trio import Call, Digits
 
 MENU = "For sales press 1. For support press 2. To hear our address press 3."
 ANSWERS = {
@@ -24,12 +19,14 @@ ANSWERS = {
 ATTEMPTS = 3
 
 
-async def ivr(call: Call) -> str | None:
+async def handler(call: Call) -> str | None:
     """Run the menu; return the digit the caller chose (None if they never did)."""
     await call.answer()
     for _ in range(ATTEMPTS):
+        # Play the menu and collect one digit; a key press cuts the prompt short.
+        # digit_timeout: how long to wait for the digit once the prompt has played.
         prompt = await call.prompt_tts(MENU, Digits(max=1, digit_timeout=5), volume=0)
-        result = await prompt.wait()
+        result = await prompt.wait()  # a CollectEvent: digits, speech, no_input, no_match...
         choice = result.digits if result is not None else None
         if choice in ANSWERS:
             await (await call.play_tts(ANSWERS[choice])).wait()
@@ -39,13 +36,3 @@ async def ivr(call: Call) -> str | None:
     await (await call.play_tts("Goodbye.")).wait()
     await call.hangup()
     return None
-
-
-async def main() -> None:
-    async with open_relay(contexts=["office"]) as relay:
-        await relay.serve(ivr)
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    trio.run(main)

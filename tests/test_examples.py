@@ -7,8 +7,9 @@ Each example module is imported by path and its handler is run with the
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,6 +37,10 @@ def load(name: str) -> ModuleType:
 voicemail = load("voicemail")
 ivr_menu = load("ivr_menu")
 outbound_amd = load("outbound_amd")
+answer_and_welcome = load("answer_and_welcome")
+forward_call = load("forward_call")
+conference_bridge = load("conference_bridge")
+sms_autoreply = load("sms_autoreply")
 
 
 async def serve_one_call(
@@ -84,7 +89,7 @@ def tts_texts(fake_relay: FakeRelay, method: str = "calling.play") -> list[str]:
     ]
 
 
-# -- voicemail --------------------------------------------------------------------------------
+# -- voicemail ----------------------------------------------------------------------------------
 
 
 async def test_voicemail_records_a_message_until_the_caller_stops_talking(
@@ -95,7 +100,7 @@ async def test_voicemail_records_a_message_until_the_caller_stops_talking(
         fake_call.script["caller_speaks_for"] = 8.0
 
     with trio.fail_after(300):
-        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.take_message, caller)
+        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     assert url == "https://rec.example.com/vm-1.mp3"
     assert tts_texts(fake_relay) == [voicemail.GREETING]
     (record,) = fake_relay.journal.all("calling.record")
@@ -121,7 +126,7 @@ async def test_voicemail_keeps_the_message_when_the_caller_hangs_up(
         await fake_call.hangup()
 
     with trio.fail_after(300):
-        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.take_message, caller)
+        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     (op,) = (o for o in fake_call.operations.values() if o.kind == "record")
     assert url == op.url
     assert op.stopped_by == "hangup" and op.recorded_seconds() == 20.0
@@ -140,9 +145,7 @@ async def test_voicemail_caller_hangs_up_and_nothing_is_kept(
         await fake_call.hangup()
 
     with trio.fail_after(300):
-        _fake_call, outcome = await serve_one_call(
-            relay, fake_relay, voicemail.take_message, caller
-        )
+        _fake_call, outcome = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     assert isinstance(outcome, CallEndedError)  # serve() treats that as a normal end
     assert fake_relay.journal.all("calling.end") == []
 
@@ -154,7 +157,7 @@ async def test_voicemail_stops_a_message_that_runs_too_long(
         fake_call.script["caller_speaks_for"] = 10_000.0
 
     with trio.fail_after(600):
-        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.take_message, caller)
+        fake_call, url = await serve_one_call(relay, fake_relay, voicemail.handler, caller)
     (op,) = (o for o in fake_call.operations.values() if o.kind == "record")
     assert url == op.url
     assert op.stopped_by == "stop"
@@ -184,7 +187,9 @@ async def test_ivr_menu_branches(
     relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock, choice: str
 ) -> None:
     with trio.fail_after(300):
-        fake_call, result = await serve_one_call(relay, fake_relay, ivr_menu.ivr, pressing(choice))
+        fake_call, result = await serve_one_call(
+            relay, fake_relay, ivr_menu.handler, pressing(choice)
+        )
     assert result == choice
     (prompt,) = fake_relay.journal.all("calling.play_and_collect")
     assert prompt.params["play"] == [{"type": "tts", "params": {"text": ivr_menu.MENU}}]
@@ -203,7 +208,7 @@ async def test_ivr_menu_repeats_after_an_unknown_choice(
 ) -> None:
     with trio.fail_after(300):
         _fake_call, result = await serve_one_call(
-            relay, fake_relay, ivr_menu.ivr, pressing("9", "2")
+            relay, fake_relay, ivr_menu.handler, pressing("9", "2")
         )
     assert result == "2"
     assert len(fake_relay.journal.all("calling.play_and_collect")) == 2
@@ -217,7 +222,7 @@ async def test_ivr_menu_gives_up_after_three_silent_attempts(
         pass
 
     with trio.fail_after(300):
-        fake_call, result = await serve_one_call(relay, fake_relay, ivr_menu.ivr, silent)
+        fake_call, result = await serve_one_call(relay, fake_relay, ivr_menu.handler, silent)
     assert result is None
     prompts = fake_relay.journal.all("calling.play_and_collect")
     assert len(prompts) == ivr_menu.ATTEMPTS
@@ -295,3 +300,211 @@ async def test_outbound_amd_dial_failure_raises(
     with trio.fail_after(300), pytest.raises(DialError):
         await outbound_amd.call_with_amd(relay, TO, FROM)
     assert fake_relay.journal.all("calling.detect") == []
+
+
+async def test_outbound_amd_handler_calls_the_caller_back(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def caller(fake_call: FakeCall) -> None:
+        pass
+
+    with trio.fail_after(300):
+        fake_call, answered_by = await serve_one_call(
+            relay, fake_relay, lambda call: outbound_amd.handler(call, relay), caller
+        )
+    assert answered_by == "human"
+    assert tts_texts(fake_relay) == [outbound_amd.CALLBACK, outbound_amd.MESSAGE]
+    (dial,) = fake_relay.journal.all("calling.dial")
+    (device,) = dial.params["devices"][0]
+    assert device["params"] == {
+        "to_number": fake_call.from_number,  # the caller, called back
+        "from_number": fake_call.to_number,  # from the number they called
+    }
+    methods = [entry.method for entry in fake_relay.journal.all()]
+    assert methods.index("calling.end") < methods.index("calling.dial")  # hung up, then called
+
+
+# -- answer_and_welcome -------------------------------------------------------------------------
+
+
+async def test_answer_and_welcome_plays_the_welcome_and_hangs_up(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def caller(fake_call: FakeCall) -> None:
+        pass
+
+    with trio.fail_after(300):
+        fake_call, _ = await serve_one_call(relay, fake_relay, answer_and_welcome.handler, caller)
+    assert tts_texts(fake_relay) == [answer_and_welcome.WELCOME]
+    (op,) = fake_call.operations.values()
+    assert op.done and op.stopped_by is None  # played in full before the hang-up
+    assert fake_call.end_reason == "hangup" and fake_relay.journal.all("calling.end")
+
+
+# -- forward_call -------------------------------------------------------------------------------
+
+
+async def test_forward_call_falls_back_and_ends_when_the_callee_hangs_up(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake_relay.set_dial_outcome(forward_call.OFFICE, "no_answer", ring_time=20)
+
+    async def caller(fake_call: FakeCall) -> None:
+        await fake_call.wait_for_command("calling.connect")
+        while fake_call.peer is None:  # noqa: ASYNC110 (the fallback answers after 20 s)
+            await trio.sleep(1)
+        await trio.sleep(30)  # they talk
+        await fake_call.peer.hangup()
+
+    with trio.fail_after(300):
+        fake_call, answered_by = await serve_one_call(
+            relay, fake_relay, forward_call.handler, caller
+        )
+    assert answered_by == forward_call.FALLBACK
+    (connect,) = fake_relay.journal.all("calling.connect")
+    groups = connect.params["devices"]
+    assert [[device["params"]["to_number"] for device in group] for group in groups] == [
+        [forward_call.OFFICE],
+        [forward_call.FALLBACK],
+    ]
+    assert groups[0][0]["params"]["timeout"] == forward_call.RING_SECONDS
+    assert connect.params["ringback"] == [{"type": "ringtone", "params": {"name": "us"}}]
+    assert fake_call.end_reason == "hangup"  # serve() hung up the caller after the callee left
+
+
+async def test_forward_call_apologises_when_nobody_answers(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake_relay.set_dial_outcome(forward_call.OFFICE, "busy")
+    fake_relay.set_dial_outcome(forward_call.FALLBACK, "no_answer")
+
+    async def caller(fake_call: FakeCall) -> None:
+        pass
+
+    with trio.fail_after(300):
+        _fake_call, answered_by = await serve_one_call(
+            relay, fake_relay, forward_call.handler, caller
+        )
+    assert answered_by is None
+    assert tts_texts(fake_relay) == [forward_call.SORRY]
+
+
+# -- conference_bridge --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("digits", "room"), [("42#", "standup"), ("999#", "main"), (None, "main")])
+async def test_conference_bridge_joins_the_room_keyed_in(
+    relay: Any,
+    fake_relay: FakeRelay,
+    autojump_clock: trio.testing.MockClock,
+    digits: str | None,
+    room: str,
+) -> None:
+    async def caller(fake_call: FakeCall) -> None:
+        if digits is not None:
+            await fake_call.wait_for_operation("play_and_collect")
+            await fake_call.press(digits)
+        await fake_call.wait_for_command("calling.join_conference")
+        await trio.sleep(120)  # in the meeting
+        await fake_call.hangup()
+
+    with trio.fail_after(600):
+        _fake_call, joined = await serve_one_call(
+            relay, fake_relay, conference_bridge.handler, caller
+        )
+    assert joined == room
+    (join,) = fake_relay.journal.all("calling.join_conference")
+    assert join.params["name"] == room
+    assert join.params["beep"] == "onEnter"
+    assert fake_relay.journal.all("calling.end") == []  # the caller hung up, not the bridge
+
+
+# -- sms_autoreply ------------------------------------------------------------------------------
+
+
+async def test_sms_autoreply_replies_from_the_number_texted(
+    relay: Any, fake_relay: FakeRelay, autojump_clock: trio.testing.MockClock
+) -> None:
+    from signalwire_relay_trio import MessageState
+
+    replies: list[Any] = []
+    done = trio.Event()
+
+    async def handler(message: Any) -> None:
+        replies.append(await sms_autoreply.handler(message, relay))
+        done.set()
+
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(relay.serve_messages, handler)
+            (session,) = fake_relay.sessions
+            session.emit(
+                "messaging.receive",
+                {
+                    "message_id": "1d5c3e8e-0000-4000-8000-000000000001",
+                    "context": "office",
+                    "direction": "inbound",
+                    "from_number": "+15559870001",
+                    "to_number": "+15551230000",
+                    "body": "Are you open on Saturday?",
+                    "message_state": "received",
+                },
+                context="office",
+            )
+            await done.wait()
+            nursery.cancel_scope.cancel()
+    assert replies == [MessageState.DELIVERED]
+    (send,) = fake_relay.journal.all("messaging.send")
+    assert send.params["to_number"] == "+15559870001"
+    assert send.params["from_number"] == "+15551230000"
+    assert send.params["body"] == sms_autoreply.REPLY
+    assert send.params["context"] == "office"
+
+
+# -- every example, as a newcomer runs it -------------------------------------------------------
+
+RUNS = {
+    "answer_and_welcome": [],
+    "ivr_menu": [],
+    "voicemail": [],
+    "outbound_amd": [],
+    "forward_call": [],
+    "conference_bridge": [],
+    "sms_autoreply": ["--messages"],
+}
+
+
+@pytest.fixture(scope="module")
+def fake_runs() -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """``run examples.NAME:handler --fake`` for every example, all started at once."""
+    cli = [sys.executable, "-m", "signalwire_relay_trio", "run"]
+    started = {
+        name: subprocess.Popen(
+            [*cli, f"examples.{name}:handler", "--fake", *extra],
+            cwd=EXAMPLES.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, extra in RUNS.items()
+    }
+    try:
+        yield started
+    finally:
+        for proc in started.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+
+
+def test_every_example_is_tested_here() -> None:
+    assert sorted(RUNS) == sorted(path.stem for path in EXAMPLES.glob("*.py"))
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_example_runs_with_fake_and_no_other_option(
+    fake_runs: dict[str, subprocess.Popen[str]], name: str
+) -> None:
+    output, _ = fake_runs[name].communicate(timeout=120)
+    assert fake_runs[name].returncode == 0, output
+    assert "handler finished without error" in output
