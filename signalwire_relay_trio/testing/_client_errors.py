@@ -89,11 +89,13 @@ class ClientErrors:
 def too_deep(text: str, value: object, limit: int = MAX_DEPTH) -> bool:
     """True when ``value`` (decoded from ``text``) nests deeper than ``limit``.
 
-    Cheap for ordinary frames: the depth cannot exceed the number of ``[`` and
-    ``{`` in the text, so only frames with many of them are walked (without
-    recursion, in time linear in their size).
+    Cheap for ordinary frames: nesting ``limit`` deep takes ``2 * limit``
+    characters, so short frames (acks, the most frequent) are not looked at;
+    the depth cannot exceed the number of ``[`` and ``{`` in the text, so
+    only frames with many of them are walked (without recursion, in time
+    linear in their size).
     """
-    if text.count("[") + text.count("{") <= limit:
+    if len(text) <= 2 * limit or text.count("[") + text.count("{") <= limit:
         return False
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
