@@ -294,6 +294,20 @@ async def test_ended_calls_beyond_the_limit_are_forgotten(
         assert fake.internal_errors == []
 
 
+async def test_sessions_left_without_a_socket_are_forgotten_oldest_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_fake_relay() as fake:
+        fake.detached_session_limit = 3
+        for _ in range(10):
+            async with open_relay(**fake.connect_kwargs()):
+                pass
+        async with open_relay(**fake.connect_kwargs()):
+            assert len(fake.sessions) == 4  # this one and the latest 3 that left
+            assert sum(s.connected for s in fake.sessions) == 1
+        assert fake.internal_errors == []
+
+
 async def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="journal_limit must be an int >= 0"):
         async with open_fake_relay(journal_limit=-1):

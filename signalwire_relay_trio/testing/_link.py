@@ -57,6 +57,8 @@ class LinkHost(World, Protocol):
 
     def record_internal_error(self, exc: BaseException) -> None: ...
 
+    def session_detached(self, session: Session) -> None: ...
+
     def record_client_error(
         self, kind: str, detail: str, link: int, protocol: str | None
     ) -> None: ...
@@ -224,6 +226,7 @@ class Link:
             self._closing = True
             if self.session is not None and self.session.link is self:
                 self.session.link = None
+                self.fake.session_detached(self.session)
             self.done.set()
 
     async def _writer(self) -> None:

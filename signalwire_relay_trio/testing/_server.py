@@ -11,7 +11,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -44,6 +44,8 @@ JSON = dict[str, Any]
 HANDSHAKE_TIMEOUT = 10.0
 #: Ended calls kept in ``calls`` (the oldest ended are forgotten first).
 ENDED_CALL_LIMIT = 10_000
+#: Sessions kept without a socket, for a resume (the oldest are forgotten first).
+DETACHED_SESSION_LIMIT = 1_000
 MEMORY_URL = "ws://fake-relay.invalid/"
 
 #: What answers a control API request: ``await control(stream, head)``.
@@ -106,6 +108,9 @@ class FakeRelay(FaultInjection):
         self.ended_call_limit = ended_call_limit
         self.write_queue_limit = write_queue_limit
         self._ended_calls: deque[str] = deque()
+        #: Sessions without a socket kept for a resume; older ones are forgotten.
+        self.detached_session_limit = DETACHED_SESSION_LIMIT
+        self._detached: OrderedDict[str, Session] = OrderedDict()
         self._partial_budget = ByteBudget(partial_frames_limit)
         self.command_handlers: dict[str, CommandSpec] = dict(COMMAND_TABLE)
         # Knobs tests may set directly.
@@ -230,6 +235,16 @@ class FakeRelay(FaultInjection):
     def record_client_error(self, kind: str, detail: str, link: int, protocol: str | None) -> None:
         """Note what a client did wrong (see :class:`ClientError`); never raises."""
         self.client_errors.record(ClientError(kind, detail, link, protocol, trio.current_time()))
+
+    def session_detached(self, session: Session) -> None:
+        """Keep the latest ``detached_session_limit`` sessions without a socket."""
+        detached = self._detached
+        detached[session.protocol] = session
+        detached.move_to_end(session.protocol)
+        while len(detached) > self.detached_session_limit:
+            _, old = detached.popitem(last=False)
+            if old.link is None:  # not resumed since
+                self.forget_session(old)
 
     def call_ended(self, call: FakeCall) -> None:
         """Keep the latest ``ended_call_limit`` ended calls; forget older ones."""
