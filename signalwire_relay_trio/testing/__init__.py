@@ -9,7 +9,11 @@ fails. The pytest plugin offers the ``fake_relay`` and ``relay`` fixtures,
 configured by ``@pytest.mark.fake_relay(...)``. The server speaks the real
 protocol, scripts calls, dials and messages, journals every frame both ways
 (``fake.journal.query(direction=, method=, event_type=, call_id=)``), and
-injects faults on demand. Time runs on trio's clock.
+injects faults on demand. Time runs on trio's clock. What a client does
+wrong (bad JSON, protocol violations, not reading) is in
+``fake.client_errors`` (:class:`ClientError`), never in
+``fake.internal_errors``; the fake's memory is bounded (``journal_limit``,
+``ended_call_limit``, ``write_queue_limit``, ``partial_frames_limit``).
 
 Actions (play, record, collect, detect, fax, pay...) play out on that clock
 at the pace of ``fake.timings`` (:class:`FakeTimings`); each shows up in
@@ -55,6 +59,7 @@ wrong method ``405``, a body over 64 KiB ``413``.
 
 from __future__ import annotations
 
+from ._client_errors import ClientError
 from ._journal import Journal, JournalEntry
 from ._open import open_fake_relay
 from ._operation import FakeOperation, FakeTimings
@@ -64,6 +69,7 @@ from ._serving import serving
 from ._world import FakeCall
 
 __all__ = [
+    "ClientError",
     "ControlAPIError",
     "FakeCall",
     "FakeOperation",

@@ -16,6 +16,11 @@ what the official SDK's ``SIGNALWIRE_SPACE`` takes), ``ca_file``,
 and ``contexts``. Everything else goes to stderr. It serves until Ctrl+C or
 SIGTERM. ``--port 0`` picks a free port (read it from the JSON line).
 
+``--journal-limit N``, ``--ended-call-limit N``, ``--write-queue-limit
+BYTES`` and ``--partial-frames-limit BYTES`` set the fake's bounds (see
+``open_fake_relay``); a client that breaks the protocol or stops reading is
+logged as a client error, one line, on stderr.
+
 ``--timing NAME=SECONDS`` sets a field of ``FakeTimings`` (repeatable), e.g.
 ``--timing tts_min=0.05``. ``--inbound-calls N`` offers N inbound calls to
 the first subscribed client, one every ``--call-interval`` seconds (for
@@ -35,9 +40,11 @@ import attrs
 import trio
 
 from ._certs import ThrowawayTLS
+from ._journal import JOURNAL_LIMIT
 from ._open import open_fake_relay
 from ._operation import FakeTimings
-from ._server import FakeRelay
+from ._server import ENDED_CALL_LIMIT, FakeRelay
+from ._wire_base import PARTIAL_FRAMES_LIMIT, WRITE_QUEUE_LIMIT
 
 TIMING_FIELDS = tuple(field.name for field in attrs.fields(FakeTimings))
 
@@ -53,6 +60,25 @@ def _timing(text: str) -> tuple[str, float]:
     if not seconds >= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: seconds must be >= 0")
     return name, seconds
+
+
+#: The fake's bounds: flag, default, help (open_fake_relay's ``*_limit`` keywords).
+BOUNDS = (
+    ("--journal-limit", JOURNAL_LIMIT, "journal entries kept, both ways (oldest dropped first)"),
+    ("--ended-call-limit", ENDED_CALL_LIMIT, "ended calls kept (oldest dropped first)"),
+    ("--write-queue-limit", WRITE_QUEUE_LIMIT, "bytes queued for one client before it is cut"),
+    ("--partial-frames-limit", PARTIAL_FRAMES_LIMIT, "bytes of unfinished messages, all clients"),
+)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 0")
+    return value
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -75,6 +101,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timing", type=_timing, action="append", default=[], metavar="NAME=SECONDS"
     )
+    for flag, default, what in BOUNDS:
+        parser.add_argument(flag, type=_count, default=default, metavar="N", help=what)
     parser.add_argument("--inbound-calls", type=int, default=0, metavar="N")
     parser.add_argument("--call-interval", type=float, default=0.0, metavar="S")
     args = parser.parse_args(argv)
@@ -93,9 +121,9 @@ def _log(text: str) -> None:
 
 async def _offer_calls(fake: FakeRelay, context: str, count: int, interval: float) -> None:
     # Polling is fine here: a person started this and waits for a client.
-    while not any(context in session.contexts for session in fake.sessions):  # noqa: ASYNC110
+    while not any(session.subscribed(context) for session in fake.sessions):  # noqa: ASYNC110
         await trio.sleep(0.05)
-    target = next(session for session in fake.sessions if context in session.contexts)
+    target = next(session for session in fake.sessions if session.subscribed(context))
     _log(f"offering {count} inbound calls on {context!r}")
     for _ in range(count):
         await fake.inbound_call(context, session=target)
@@ -135,6 +163,10 @@ async def _serve(
         port=args.port,
         ssl_context=ssl_context,
         ping_interval=args.ping_interval,
+        journal_limit=args.journal_limit,
+        ended_call_limit=args.ended_call_limit,
+        write_queue_limit=args.write_queue_limit,
+        partial_frames_limit=args.partial_frames_limit,
     ) as fake:
         if args.timing:
             fake.timings = attrs.evolve(fake.timings, **dict(args.timing))

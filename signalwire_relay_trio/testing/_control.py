@@ -194,7 +194,7 @@ class ControlAPI:
         with trio.move_on_after(timeout):
             # Polling is fine: a test is waiting for its client to subscribe.
             while not any(  # noqa: ASYNC110
-                s.connected and context in s.contexts for s in self.fake.sessions
+                s.connected and s.subscribed(context) for s in self.fake.sessions
             ):
                 await trio.sleep(0.01)
 

@@ -38,6 +38,9 @@ class FaultInjection:
     def forget_session(self, session: Session) -> None:
         raise NotImplementedError
 
+    def session_detached(self, session: Session) -> None:
+        raise NotImplementedError
+
     async def drop(self, session: Session | str | None = None) -> None:
         """Cut the socket(s) abruptly (no close handshake); sessions persist."""
         links: list[SessionLink]
@@ -49,6 +52,7 @@ class FaultInjection:
         for link in links:
             if link.session is not None and link.session.link is link:
                 link.session.link = None
+                self.session_detached(link.session)
             await link.abort()
         with trio.move_on_after(CLOSE_TIMEOUT):
             for link in links:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 import trio
 
-__all__ = ["Journal", "JournalEntry", "Notifier"]
+__all__ = ["JOURNAL_CHAR_LIMIT", "JOURNAL_LIMIT", "Journal", "JournalEntry", "Notifier"]
 
 
 class Notifier:
@@ -128,47 +130,91 @@ def _decode(text: str) -> tuple[dict[str, Any] | None, str | None]:
     return (frame, None) if isinstance(frame, dict) else (None, text)
 
 
-#: One record in arrival order: the socket's number and a received entry, or
-#: the text of a sent frame with its session protocol and time.
-_Record = tuple[int, JournalEntry | tuple[str, str | None, float]]
+#: Entries the journal keeps by default (both directions; the oldest are dropped first).
+JOURNAL_LIMIT = 100_000
+#: Characters of frame text the journal keeps (both directions; the oldest dropped first).
+JOURNAL_CHAR_LIMIT = 64 * 1024 * 1024
+
+#: One record in arrival order: the socket's number, a received entry or the
+#: text of a sent frame with its session protocol and time, and its size in characters.
+_Record = tuple[int, JournalEntry | tuple[str, str | None, float], int]
 
 
 class Journal:
-    """Every frame, both ways: what clients sent (searchable as before) and what the fake sent.
+    """The latest frames both ways: what clients sent (searchable as before), what the fake sent.
 
     ``all()``, ``methods()``, ``find()``, ``wait_for()``, iteration and
     ``len()`` cover what clients sent. :meth:`query` (and
     :meth:`wait_for_entry`) search both directions by direction, method,
     event type and call id. Sent frames are kept as text and decoded only
     when queried, so journaling them costs the fake almost nothing.
+
+    It keeps the latest ``limit`` entries (both directions together) and at
+    most ``char_limit`` characters of frame text; older entries are dropped
+    first, so a fake that runs for hours holds a bounded journal.
     """
 
-    def __init__(self) -> None:
-        self._entries: list[JournalEntry] = []
-        self._by_method: dict[str, list[JournalEntry]] = {}
+    def __init__(self, limit: int = JOURNAL_LIMIT, char_limit: int = JOURNAL_CHAR_LIMIT) -> None:
+        self.limit = limit
+        self.char_limit = char_limit
+        #: Entries dropped so far (both directions) to stay within the limits.
+        self.dropped = 0
+        self._entries: deque[JournalEntry] = deque()
+        self._received = 0  # entries ever received: the absolute index after _entries[-1]
+        self._by_method: dict[str, deque[JournalEntry]] = {}
         self._changed = Notifier()
-        self._records: list[_Record] = []
-        self._decoded: list[JournalEntry] = []
-        self._requests: dict[tuple[int, Any], tuple[str, str | None]] = {}
+        self._records: deque[_Record] = deque()
+        self._chars = 0
+        self._decoded: deque[JournalEntry] = deque()  # the first len() records, decoded
+        self._requests: OrderedDict[tuple[int, Any], tuple[str, str | None]] = OrderedDict()
 
-    def append(self, entry: JournalEntry, link: int = 0) -> None:
-        """Journal a frame received on socket number ``link``."""
+    def append(self, entry: JournalEntry, link: int = 0, size: int = 0) -> None:
+        """Journal a frame received on socket number ``link`` (``size``: its characters)."""
         self._entries.append(entry)
+        self._received += 1
         if entry.method is not None:
-            self._by_method.setdefault(entry.method, []).append(entry)
-        self._records.append((link, entry))
+            by_method = self._by_method.get(entry.method)
+            if by_method is None:
+                by_method = self._by_method[entry.method] = deque()
+            by_method.append(entry)
+        self._records.append((link, entry, size))
+        self._chars += size
+        if len(self._records) > self.limit or self._chars > self.char_limit:
+            self._trim()
         self._changed.notify()
 
     def record_sent(self, text: str, protocol: str | None, time: float, link: int = 0) -> None:
         """Journal a frame the fake sent on socket number ``link`` (decoded when queried)."""
-        self._records.append((link, (text, protocol, time)))
+        size = len(text)
+        self._records.append((link, (text, protocol, time), size))
+        self._chars += size
+        if len(self._records) > self.limit or self._chars > self.char_limit:
+            self._trim()
         self._changed.notify()
+
+    def _trim(self) -> None:
+        """Drop the oldest records until both limits hold."""
+        records, decoded = self._records, self._decoded
+        while records and (len(records) > self.limit or self._chars > self.char_limit):
+            _, record, size = records.popleft()
+            self._chars -= size
+            self.dropped += 1
+            if decoded:
+                decoded.popleft()
+            if isinstance(record, JournalEntry):
+                self._entries.popleft()  # the oldest record received is the oldest entry
+                if record.method is not None:
+                    by_method = self._by_method[record.method]
+                    by_method.popleft()
+                    if not by_method:
+                        del self._by_method[record.method]
 
     def clear(self) -> None:
         """Forget every entry (both directions)."""
         self._entries.clear()
         self._by_method.clear()
         self._records.clear()
+        self._chars = 0
         self._decoded.clear()
         self._requests.clear()
         self._changed.notify()
@@ -183,7 +229,7 @@ class Journal:
         return self._entries[index]
 
     def all(self, method: str | None = None) -> list[JournalEntry]:
-        """Every frame received, or every request of ``method``, in arrival order."""
+        """Every frame received (kept), or every request of ``method``, in arrival order."""
         if method is None:
             return list(self._entries)
         return list(self._by_method.get(method, ()))
@@ -202,7 +248,7 @@ class Journal:
         for method in methods:
             entries = self._by_method.get(method)
             if not entries:
-                seen = ", ".join(dict.fromkeys(self.methods())) or "nothing"
+                seen = ", ".join(self._by_method) or "nothing"
                 raise AssertionError(f"the client never sent {method!r}; journal holds: {seen}")
             found.append(entries[0])
         return tuple(found)
@@ -216,15 +262,21 @@ class Journal:
         already in the journal counts. Takes no timeout: wrap it in
         ``trio.fail_after``.
         """
-        index = 0
+        for entry in self.all(method):
+            if predicate is None or predicate(entry):
+                return entry
+        seen = self._received
         while True:
-            entries = self._entries if method is None else self._by_method.get(method, ())
-            while index < len(entries):
-                entry = entries[index]
-                index += 1
-                if predicate is None or predicate(entry):
-                    return entry
             await self._changed.wait()
+            entries = self._entries
+            new = min(self._received - seen, len(entries))
+            seen = self._received
+            for index in range(len(entries) - new, len(entries)):
+                entry = entries[index]
+                if (method is None or entry.method == method) and (
+                    predicate is None or predicate(entry)
+                ):
+                    return entry
 
     # -- both directions -------------------------------------------------------
 
@@ -271,23 +323,24 @@ class Journal:
         predicate: Callable[[JournalEntry], bool] | None = None,
     ) -> JournalEntry:
         """Block until an entry (either way) matches; an entry already there counts."""
-        index = 0
+        index = 0  # absolute: entries dropped so far count
         while True:
             entries = self._decode_all()
-            while index < len(entries):
-                entry = entries[index]
-                index += 1
+            position = max(index - self.dropped, 0)
+            for entry in itertools.islice(entries, position, None):
+                position += 1
                 if entry.matches(direction, method, event_type, call_id) and (
                     predicate is None or predicate(entry)
                 ):
                     return entry
+            index = self.dropped + position
             await self._changed.wait()
 
-    def _decode_all(self) -> list[JournalEntry]:
-        """Decode the records not decoded yet; every entry, both ways, in order."""
+    def _decode_all(self) -> deque[JournalEntry]:
+        """Decode the records not decoded yet; every entry kept, both ways, in order."""
         decoded = self._decoded
         records = self._records
-        for link, record in records[len(decoded) :]:
+        for link, record, _ in itertools.islice(records, len(decoded), None):
             if isinstance(record, JournalEntry):
                 entry = self._resolve(link, record)
             else:
@@ -323,11 +376,16 @@ class Journal:
         frame_id = entry.id
         if frame_id is None or isinstance(frame_id, (dict, list)):
             return entry
+        requests = self._requests
         if entry.method is not None:
-            self._requests[(link, frame_id)] = (entry.method, entry.call_id)
+            requests[(link, frame_id)] = (entry.method, entry.call_id)
+            if len(requests) > self.limit:  # never answered: forget the oldest
+                requests.popitem(last=False)
             return entry
-        request = self._requests.get((link, frame_id))
-        if request is None or entry.frame is None:
+        if entry.frame is None:
+            return entry
+        request = requests.pop((link, frame_id), None)
+        if request is None:
             return entry
         method, call_id = request
         return attrs.evolve(entry, reply_to=method, request_call_id=call_id)

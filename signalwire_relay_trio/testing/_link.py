@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import trio
 
+from ._client_errors import MAX_DEPTH, too_deep
 from ._dispatch import CommandSpec, dispatch_command
 from ._frames import (
     AUTH_FAILED,
@@ -55,6 +56,12 @@ class LinkHost(World, Protocol):
     reject_code: int | None
 
     def record_internal_error(self, exc: BaseException) -> None: ...
+
+    def session_detached(self, session: Session) -> None: ...
+
+    def record_client_error(
+        self, kind: str, detail: str, link: int, protocol: str | None
+    ) -> None: ...
 
     def credentials_ok(self, auth: JSON) -> bool: ...
 
@@ -131,6 +138,7 @@ class Link:
         self.session: Session | None = None
         self.done = trio.Event()
         self._ws = ws
+        ws.on_overflow = self._overflowed
         self._closing = False
         self._nursery: trio.Nursery | None = None
         self._arrived = 0.0  # trio time of the read being handled
@@ -149,6 +157,18 @@ class Link:
         self._ws.send(text)
         protocol = self.session.protocol if self.session is not None else None
         self.fake.journal.record_sent(text, protocol, trio.current_time(), self.number)
+
+    def client_error(self, kind: str, detail: str) -> None:
+        """Record what this link's client did wrong (a short note: no frame content)."""
+        protocol = self.session.protocol if self.session is not None else None
+        self.fake.record_client_error(kind, detail, self.number, protocol)
+
+    def _overflowed(self) -> None:
+        """The client stopped reading and its write queue overflowed: cut the link."""
+        self.client_error("slow_reader", "write queue over its limit: the client does not read")
+        self._closing = True
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     def boundary(self) -> None:
         """Frames sent from now on go in a later write (see ``ServerWebSocket.boundary``)."""
@@ -187,6 +207,8 @@ class Link:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self._ws.overflowed:  # before it ran
+                    nursery.cancel_scope.cancel()
                 if self._closing:
                     self._bound_by(CLOSE_TIMEOUT)
                 nursery.start_soon(self._writer)
@@ -204,6 +226,7 @@ class Link:
             self._closing = True
             if self.session is not None and self.session.link is self:
                 self.session.link = None
+                self.fake.session_detached(self.session)
             self.done.set()
 
     async def _writer(self) -> None:
@@ -231,6 +254,8 @@ class Link:
                 messages = await ws.receive_batch()
             except WireClosed as exc:
                 logger.debug("fake relay: link #%d closed: %s", self.number, exc.reason)
+                if exc.client_fault is not None and exc.client_fault != "slow_reader":
+                    self.client_error(exc.client_fault, exc.reason)
                 return
             if not messages:
                 continue
@@ -250,7 +275,7 @@ class Link:
         for text in messages:
             try:
                 frame = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 frame = None
             if isinstance(frame, dict):
                 kind = frame.get("method") if isinstance(frame.get("method"), str) else "reply"
@@ -261,20 +286,27 @@ class Link:
     def _journal_raw(self, text: str) -> None:
         protocol = self.session.protocol if self.session else None
         entry = JournalEntry(None, None, None, {}, None, None, protocol, self._arrived, text)
-        self.fake.journal.append(entry, self.number)
+        self.fake.journal.append(entry, self.number, len(text))
 
     async def _handle_message(self, text: str) -> None:
         try:
             frame = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested beyond the parser
             self._journal_raw(text)
-            logger.warning("fake relay: unparsable frame (%d chars) on %r", len(text), self)
+            self.client_error("parse", f"not JSON ({len(text)} chars): {type(exc).__name__}")
             self.send(error_text(None, PARSE_ERROR, "Parse error"))
             return
         if not isinstance(frame, dict):
             self._journal_raw(text)
-            logger.warning("fake relay: frame is not an object on %r", self)
+            self.client_error("invalid_request", f"not a JSON object ({len(text)} chars)")
             self.send(error_text(None, INVALID_REQUEST, "Invalid Request: not an object"))
+            return
+        if too_deep(text, frame):
+            self._journal_raw(text)
+            self.client_error("nested", f"nested deeper than {MAX_DEPTH} ({len(text)} chars)")
+            frame_id = frame.get("id")
+            reply_id = frame_id if isinstance(frame_id, (str, int)) else None
+            self.send(error_text(reply_id, INVALID_REQUEST, "Invalid Request: nested too deeply"))
             return
         method = frame.get("method")
         frame_id = frame.get("id")
@@ -289,22 +321,26 @@ class Link:
             self.session.protocol if self.session else None,
             self._arrived,
         )
-        self.fake.journal.append(entry, self.number)
+        self.fake.journal.append(entry, self.number, len(text))
         if frame_id is None:
-            logger.warning("fake relay: frame without id ignored on %r", self)
+            self.client_error("invalid_request", "a frame without id (ignored)")
         elif isinstance(frame_id, (dict, list, bool)):
-            self.send(error_text(None, INVALID_REQUEST, "Invalid Request: bad id"))
+            self._invalid(None, INVALID_REQUEST, "Invalid Request: bad id")
         elif method is None:
             if "result" in frame or "error" in frame:
                 self._handle_response(frame_id)
             else:
-                self.send(error_text(frame_id, INVALID_REQUEST, "Invalid Request: no method"))
+                self._invalid(frame_id, INVALID_REQUEST, "Invalid Request: no method")
         elif not isinstance(method, str):
-            self.send(error_text(frame_id, INVALID_REQUEST, "Invalid Request: bad method"))
+            self._invalid(frame_id, INVALID_REQUEST, "Invalid Request: bad method")
         elif "params" in frame and not isinstance(params, dict):
-            self.send(error_text(frame_id, INVALID_PARAMS, "Invalid params: not an object"))
+            self._invalid(frame_id, INVALID_PARAMS, "Invalid params: not an object")
         else:
             await self._handle_request(entry)
+
+    def _invalid(self, frame_id: object, code: int, message: str) -> None:
+        self.client_error("invalid_request", message)
+        self.send(error_text(frame_id, code, message))
 
     def _handle_response(self, frame_id: object) -> None:
         if self.session is not None and self.session.acknowledge(frame_id):

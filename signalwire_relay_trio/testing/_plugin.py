@@ -41,11 +41,28 @@ _MARKER_HELP = (
     f"{MARKER}(**options): configure the fake_relay, relay and fake_relay_server fixtures "
     "(open_fake_relay's keywords; timings={field: seconds}; client={open_relay keywords})"
 )
-_FAKE_KEYS = frozenset(
-    ("project", "token", "jwt_token", "contexts", "host", "port", "ssl_context", "ping_interval")
+#: The bounds both fixtures take (see open_fake_relay).
+BOUND_KEYS = frozenset(
+    ("journal_limit", "ended_call_limit", "write_queue_limit", "partial_frames_limit")
 )
-_SERVER_KEYS = frozenset(
-    ("project", "token", "jwt_token", "contexts", "tls", "timings", "ping_interval")
+_FAKE_KEYS = (
+    frozenset(
+        (
+            "project",
+            "token",
+            "jwt_token",
+            "contexts",
+            "host",
+            "port",
+            "ssl_context",
+            "ping_interval",
+        )
+    )
+    | BOUND_KEYS
+)
+_SERVER_KEYS = (
+    frozenset(("project", "token", "jwt_token", "contexts", "tls", "timings", "ping_interval"))
+    | BOUND_KEYS
 )
 
 

@@ -295,6 +295,7 @@ class FakeRelayServer(RelayControl):
         contexts: Sequence[str],
         ping_interval: float | None,
         timings: dict[str, float],
+        bounds: dict[str, int] | None = None,
     ) -> None:
         self._tls = tls
         started: queue.Queue[_Started | BaseException] = queue.Queue()
@@ -305,6 +306,7 @@ class FakeRelayServer(RelayControl):
             "contexts": tuple(contexts),
             "ssl_context": tls.server_context if tls is not None else None,
             "ping_interval": ping_interval,
+            **(bounds or {}),
         }
         self._thread = threading.Thread(
             target=_serve_in_thread,
@@ -368,6 +370,10 @@ def start_fake_relay(
     contexts: Sequence[str] = ("office",),
     ping_interval: float | None = None,
     timings: dict[str, float] | None = None,
+    journal_limit: int | None = None,
+    ended_call_limit: int | None = None,
+    write_queue_limit: int | None = None,
+    partial_frames_limit: int | None = None,
 ) -> FakeRelayServer:
     """Start a fake RELAY server on 127.0.0.1 (a free port) in a background thread.
 
@@ -376,7 +382,15 @@ def start_fake_relay(
     ``https://``) with a throw-away certificate whose CA is written to
     ``ca_file`` (default: a temporary file, deleted on close). ``timings``
     sets fields of :class:`FakeTimings` (seconds, on the real clock here).
+    The ``*_limit`` bounds are :func:`open_fake_relay`'s (``None``: its default).
     """
+    given = {
+        "journal_limit": journal_limit,
+        "ended_call_limit": ended_call_limit,
+        "write_queue_limit": write_queue_limit,
+        "partial_frames_limit": partial_frames_limit,
+    }
+    bounds = {name: value for name, value in given.items() if value is not None}
     unknown = sorted(set(timings or {}) - {field.name for field in attrs.fields(FakeTimings)})
     if unknown:
         raise ValueError(f"unknown timings {unknown}: see FakeTimings for the fields")
@@ -390,6 +404,7 @@ def start_fake_relay(
             contexts=contexts,
             ping_interval=ping_interval,
             timings=dict(timings or {}),
+            bounds=bounds,
         )
     except BaseException:
         if throwaway is not None:

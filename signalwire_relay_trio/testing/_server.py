@@ -11,7 +11,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,18 +19,20 @@ import attrs
 import trio
 import trio.testing
 
+from ._client_errors import CLIENT_ERROR_LIMIT, ClientError, ClientErrors
 from ._command_table import COMMAND_TABLE
 from ._dispatch import CommandSpec
 from ._faults import FaultInjection
 from ._http import RequestHead, read_head, send_json
-from ._journal import Journal, Notifier
+from ._journal import JOURNAL_LIMIT, Journal, Notifier
 from ._link import Link
 from ._messaging import MESSAGE_OUTCOMES, inbound_message_params
 from ._operation import DEFAULT_TIMINGS
 from ._session import Session, SessionDirectory
 from ._sockets import is_transport_error, open_listener
 from ._tls import ServerTLSStream
-from ._wire import MAX_MESSAGE_SIZE, ServerWebSocket
+from ._wire import ServerWebSocket
+from ._wire_base import MAX_MESSAGE_SIZE, PARTIAL_FRAMES_LIMIT, WRITE_QUEUE_LIMIT, ByteBudget
 from ._world import DIAL_OUTCOMES, FakeCall, device_number
 
 __all__ = ["FakeRelay"]
@@ -40,6 +42,10 @@ logger = logging.getLogger(__name__)
 JSON = dict[str, Any]
 
 HANDSHAKE_TIMEOUT = 10.0
+#: Ended calls kept in ``calls`` (the oldest ended are forgotten first).
+ENDED_CALL_LIMIT = 10_000
+#: Sessions kept without a socket, for a resume (the oldest are forgotten first).
+DETACHED_SESSION_LIMIT = 1_000
 MEMORY_URL = "ws://fake-relay.invalid/"
 
 #: What answers a control API request: ``await control(stream, head)``.
@@ -49,10 +55,13 @@ ControlHandler = Callable[[trio.abc.Stream, RequestHead], Awaitable[None]]
 class FakeRelay(FaultInjection):
     """A running fake RELAY server; made by :func:`open_fake_relay`.
 
-    ``journal`` holds every frame clients sent. ``calls`` maps call ids to
-    :class:`FakeCall`; ``sessions`` lists the live (resumable) sessions.
-    ``internal_errors`` collects exceptions the fake caught in its own code
-    (a bug in the fake, never a client mistake): a healthy run leaves it empty.
+    ``journal`` holds the frames both ways (the latest ``journal_limit``).
+    ``calls`` maps call ids to :class:`FakeCall` (every live call, and the
+    latest ``ended_call_limit`` ended ones); ``sessions`` lists the live
+    (resumable) sessions. ``internal_errors`` collects exceptions the fake
+    caught in its own code (a bug in the fake, never a client mistake): a
+    healthy run leaves it empty. ``client_errors`` holds what clients did
+    wrong (:class:`ClientError`: bad JSON, protocol violations, not reading...).
     """
 
     def __init__(
@@ -66,7 +75,19 @@ class FakeRelay(FaultInjection):
         port: int,
         ssl_context: ssl.SSLContext | None,
         ping_interval: float | None,
+        journal_limit: int = JOURNAL_LIMIT,
+        ended_call_limit: int = ENDED_CALL_LIMIT,
+        write_queue_limit: int = WRITE_QUEUE_LIMIT,
+        partial_frames_limit: int = PARTIAL_FRAMES_LIMIT,
     ) -> None:
+        for name, value in (
+            ("journal_limit", journal_limit),
+            ("ended_call_limit", ended_call_limit),
+            ("write_queue_limit", write_queue_limit),
+            ("partial_frames_limit", partial_frames_limit),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, not {value!r}")
         self.project = project
         self.token = token
         self.jwt_token = jwt_token
@@ -78,11 +99,19 @@ class FakeRelay(FaultInjection):
         self.url = ""
         self.space_id = str(uuid.uuid4())
         self.node_uuid = str(uuid.uuid4())
-        self.journal = Journal()
+        self.journal = Journal(limit=journal_limit)
         self.calls: dict[str, FakeCall] = {}
         self.dialed_calls: list[FakeCall] = []
         self.connection_count = 0
         self.internal_errors: list[BaseException] = []
+        self.client_errors = ClientErrors(CLIENT_ERROR_LIMIT)
+        self.ended_call_limit = ended_call_limit
+        self.write_queue_limit = write_queue_limit
+        self._ended_calls: deque[str] = deque()
+        #: Sessions without a socket kept for a resume; older ones are forgotten.
+        self.detached_session_limit = DETACHED_SESSION_LIMIT
+        self._detached: OrderedDict[str, Session] = OrderedDict()
+        self._partial_budget = ByteBudget(partial_frames_limit)
         self.command_handlers: dict[str, CommandSpec] = dict(COMMAND_TABLE)
         # Knobs tests may set directly.
         self.resend_unacked_on_resume = True
@@ -121,6 +150,11 @@ class FakeRelay(FaultInjection):
         """The live (resumable) sessions, oldest first."""
         return self._directory.sessions
 
+    @property
+    def partial_frame_bytes(self) -> int:
+        """Bytes of unfinished messages the connections hold now (``partial_frames_limit``)."""
+        return self._partial_budget.used
+
     def __repr__(self) -> str:
         return f"<FakeRelay {self.url} sessions={len(self.sessions)} calls={len(self.calls)}>"
 
@@ -144,7 +178,12 @@ class FakeRelay(FaultInjection):
 
     async def _serve_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one transport stream (socket or memory): RELAY, or a control API request."""
-        ws = ServerWebSocket(stream, max_message_size=MAX_MESSAGE_SIZE)
+        ws = ServerWebSocket(
+            stream,
+            max_message_size=MAX_MESSAGE_SIZE,
+            write_queue_limit=self.write_queue_limit,
+            partial_budget=self._partial_budget,
+        )
         try:
             accepted = False
             head: RequestHead | None = None
@@ -169,6 +208,7 @@ class FakeRelay(FaultInjection):
             else:
                 self.record_internal_error(exc)
         finally:
+            ws.release()
             await trio.aclose_forcefully(stream)
 
     async def _serve_control(self, stream: trio.abc.Stream, head: RequestHead) -> None:
@@ -191,6 +231,37 @@ class FakeRelay(FaultInjection):
     def record_internal_error(self, exc: BaseException) -> None:
         logger.error("fake relay: internal error", exc_info=exc)
         self.internal_errors.append(exc)
+
+    def record_client_error(self, kind: str, detail: str, link: int, protocol: str | None) -> None:
+        """Note what a client did wrong (see :class:`ClientError`); never raises."""
+        self.client_errors.record(ClientError(kind, detail, link, protocol, trio.current_time()))
+
+    def session_detached(self, session: Session) -> None:
+        """Keep the latest ``detached_session_limit`` sessions without a socket."""
+        detached = self._detached
+        detached[session.protocol] = session
+        detached.move_to_end(session.protocol)
+        while len(detached) > self.detached_session_limit:
+            _, old = detached.popitem(last=False)
+            if old.link is None:  # not resumed since
+                self.forget_session(old)
+
+    def call_ended(self, call: FakeCall) -> None:
+        """Keep the latest ``ended_call_limit`` ended calls; forget older ones."""
+        ended = self._ended_calls
+        ended.append(call.call_id)
+        calls = self.calls
+        while len(ended) > self.ended_call_limit:
+            old = calls.get(ended.popleft())
+            if old is not None and old.ended:
+                del calls[old.call_id]
+        dialed = self.dialed_calls
+        if len(dialed) > self.ended_call_limit + 64:  # batched: amortized O(1) per call
+            drop = 0
+            while len(dialed) - drop > self.ended_call_limit and dialed[drop].ended:
+                drop += 1
+            del dialed[:drop]
+            self._dialed_seen = max(0, self._dialed_seen - drop)
 
     # -- helpers for sessions and commands ---------------------------------
 
@@ -325,9 +396,10 @@ class FakeRelay(FaultInjection):
             found = self._directory.next_subscriber(context, ())
             if found is None:
                 subscribed = sorted({c for s in self.sessions for c in s.contexts})
+                shown = subscribed[:20] + (["..."] if len(subscribed) > 20 else [])
                 raise LookupError(
                     f"no session is subscribed to context {context!r} "
-                    f"(subscribed contexts: {subscribed or 'none'})"
+                    f"(subscribed contexts: {shown or 'none'})"
                 )
             target = found
         device = {"type": "phone", "params": {"from_number": from_number, "to_number": to_number}}
@@ -398,6 +470,7 @@ class FakeRelay(FaultInjection):
         for call in list(self.calls.values()):
             call.end("hangup")
         self.calls.clear()
+        self._ended_calls.clear()
         self.dialed_calls.clear()
         self._dialed_seen = 0
         self.queues.clear()
@@ -410,6 +483,7 @@ class FakeRelay(FaultInjection):
         self.answering = True
         self.reject_code = None
         self.journal.clear()
+        self.client_errors.clear()
 
     async def wait_for_dialed_call(self) -> FakeCall:
         """The next answered dial leg not yet returned by this method (blocks)."""

@@ -79,7 +79,7 @@ class Session:
         self.signature = secrets.token_hex(16)
         self.protocol = f"signalwire_{self.signature}_{uuid.uuid4()}"
         self.identity = f"{uuid.uuid4()}@{fake.node_uuid}"
-        self.contexts: list[str] = []
+        self._contexts: dict[str, None] = {}  # an ordered set: linear (un)subscribe
         self.restored_count = 0
         self.link: SessionLink | None = None
         self._authorization_state = ""  # a credential: never log it
@@ -88,19 +88,31 @@ class Session:
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "detached"
-        return f"<Session {self.protocol} {state} contexts={self.contexts}>"
+        contexts = self.contexts if len(self._contexts) <= 8 else f"({len(self._contexts)})"
+        return f"<Session {self.protocol} {state} contexts={contexts}>"
 
     @property
     def connected(self) -> bool:
         return self.link is not None
 
+    @property
+    def contexts(self) -> list[str]:
+        """The subscribed contexts, in the order they were first subscribed (a copy)."""
+        return list(self._contexts)
+
+    def subscribed(self, context: object) -> bool:
+        """True when this session receives calls and messages on ``context``."""
+        return context in self._contexts if isinstance(context, str) else False
+
     def subscribe(self, contexts: list[str]) -> None:
-        for context in contexts:
-            if context not in self.contexts:
-                self.contexts.append(context)
+        """Add ``contexts`` (linear in their number: a client may send 200k at once)."""
+        self._contexts.update(dict.fromkeys(contexts))
 
     def unsubscribe(self, contexts: list[str]) -> None:
-        self.contexts = [context for context in self.contexts if context not in contexts]
+        """Remove ``contexts``; unknown ones are ignored."""
+        subscribed = self._contexts
+        for context in contexts:
+            subscribed.pop(context, None)
 
     def resumable_with(self, authorization_state: object) -> bool:
         return bool(self._authorization_state) and authorization_state == self._authorization_state
@@ -215,7 +227,7 @@ class SessionDirectory:
     def next_subscriber(self, context: str | None, exclude: Sequence[str]) -> Session | None:
         """Whose turn it is to get a call on ``context`` (connected sessions first)."""
         candidates = [
-            s for s in self.sessions if context in s.contexts and s.protocol not in exclude
+            s for s in self.sessions if s.subscribed(context) and s.protocol not in exclude
         ]
         pool = [s for s in candidates if s.link is not None] or candidates
         if not pool:

@@ -27,62 +27,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
+from collections.abc import Callable
 
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+from wsproto.events import BytesMessage, CloseConnection, Ping, Request, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 from ._tls import ServerTLSStream
+from ._wire_base import (
+    MAX_MESSAGE_SIZE,
+    READ_SIZE,
+    STREAM_ERRORS,
+    WRITE_QUEUE_LIMIT,
+    ByteBudget,
+    WireClosed,
+    read_upgrade,
+    unmask,
+    utf8_size,
+)
 
 __all__ = ["MAX_MESSAGE_SIZE", "ServerWebSocket", "WireClosed"]
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_SIZE = 10 * 1024 * 1024
-READ_SIZE = 65536
 #: Scheduling rounds the writer lets pass between the two parts of a split batch.
 BOUNDARY_YIELDS = 3
-#: Sent when the upgrade request is not HTTP at all (wsproto cannot answer then).
-_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
 #: Opcodes parsed without wsproto: text, binary, ping, pong (whole, unfragmented).
 _FAST_OPCODES = frozenset((0x1, 0x2, 0x9, 0xA))
-
-
-def _unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
-    """XOR ``payload`` with the 4-byte ``mask`` repeated (RFC 6455, 5.3)."""
-    size = len(payload)
-    if not size:
-        return b""
-    key = (bytes(mask) * ((size + 3) >> 2))[:size]
-    value = int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")
-    return value.to_bytes(size, "little")
-
-
-def _utf8_size(text: str) -> int:
-    """Bytes ``text`` takes on the wire (the message size cap counts bytes)."""
-    return len(text) if text.isascii() else len(text.encode())
-
-
-class WireClosed(Exception):
-    """The WebSocket is gone: closed (by either side), dropped or broken."""
-
-    def __init__(self, reason: str, code: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
 
 
 class ServerWebSocket:
@@ -94,11 +69,22 @@ class ServerWebSocket:
         *,
         max_message_size: int = MAX_MESSAGE_SIZE,
         read_size: int = READ_SIZE,
+        write_queue_limit: int = WRITE_QUEUE_LIMIT,
+        partial_budget: ByteBudget | None = None,
     ) -> None:
         self._stream = stream
         self._ws = WSConnection(ConnectionType.SERVER)
         self._max_message_size = max_message_size
         self._read_size = read_size
+        self._write_queue_limit = write_queue_limit
+        #: Bytes queued and not written yet (the batch being written included).
+        self._queued_bytes = 0
+        self._overflowed = False
+        #: Called (synchronously) when the write queue went over its limit.
+        self.on_overflow: Callable[[], None] | None = None
+        self._budget = partial_budget if partial_budget is not None else ByteBudget(1 << 62)
+        #: Bytes of unfinished messages this connection holds (counted in ``_budget``).
+        self._held = 0
         #: The upgrade request, once :meth:`accept` succeeded.
         self.request: Request | None = None
         self._outgoing: list[bytes] = []
@@ -134,41 +120,14 @@ class ServerWebSocket:
         WebSocket upgrade; False too when the peer leaves first. Transport
         errors (a failed TLS handshake...) propagate.
         """
-        ws = self._ws
-        while True:
-            data: bytes | bytearray
-            if initial:
-                data, initial = initial, b""
-            else:
-                data = await self._stream.receive_some(self._read_size)
-            if not data:
-                return False
-            try:
-                ws.receive_data(bytes(data))
-                request = next((e for e in ws.events() if isinstance(e, Request)), None)
-            except RemoteProtocolError as exc:
-                await self._reject(exc)
-                return False
-            if request is not None:
-                break
-        self.request = request
-        h11_connection = getattr(ws.handshake, "_h11_connection", None)
-        trailing = getattr(h11_connection, "trailing_data", (b"", False))[0]
-        await self._stream.send_all(ws.send(AcceptConnection()))
+        upgrade = await read_upgrade(self._stream, self._ws, initial, self._read_size)
+        if upgrade is None:
+            return False
+        self.request, trailing = upgrade
         if trailing:  # frames the client sent right behind its request
             self._buffer += trailing
             self._pending = True
         return True
-
-    async def _reject(self, exc: RemoteProtocolError) -> None:
-        logger.debug("fake relay: not a WebSocket upgrade: %s", exc)
-        response = _BAD_REQUEST
-        hint = exc.event_hint
-        if isinstance(hint, RejectConnection):
-            with contextlib.suppress(LocalProtocolError):
-                response = self._ws.send(hint)
-        with contextlib.suppress(*_STREAM_ERRORS):
-            await self._stream.send_all(response)
 
     # -- sending ------------------------------------------------------------
 
@@ -181,7 +140,12 @@ class ServerWebSocket:
             return
         # A server frame is not masked: a header and the payload (what wsproto
         # would write; it keeps no state for unfragmented data frames).
-        payload = text.encode()
+        try:
+            payload = text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate a client sent (JSON "\\ud800") and the fake echoes:
+            # inside a JSON string, backslashreplace writes the JSON escape back.
+            payload = text.encode("utf-8", "backslashreplace")
         size = len(payload)
         if size < 126:
             self._queue(bytes((0x81, size)) + payload)
@@ -220,9 +184,36 @@ class ServerWebSocket:
             self._has_outgoing.set()
 
     def _queue(self, data: bytes) -> None:
+        if self._overflowed:
+            return
         self._outgoing.append(data)
-        if not self._has_outgoing.is_set():
+        self._queued_bytes += len(data)
+        if self._queued_bytes > self._write_queue_limit:
+            self._overflow()
+        elif not self._has_outgoing.is_set():
             self._has_outgoing.set()
+
+    @property
+    def overflowed(self) -> bool:
+        """True once the write queue went over its limit (the peer does not read)."""
+        return self._overflowed
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes queued for the peer and not written yet."""
+        return self._queued_bytes
+
+    def _overflow(self) -> None:
+        """The peer does not read: drop what waits, fail, and tell the owner."""
+        self._overflowed = True
+        self._outgoing.clear()
+        self._fail(
+            f"the peer does not read: over {self._write_queue_limit} bytes waiting to be sent",
+            1008,
+            "slow_reader",
+        )
+        if self.on_overflow is not None:
+            self.on_overflow()
 
     def finish(self) -> None:
         """Ask the writer to send what is queued, then return."""
@@ -262,8 +253,9 @@ class ServerWebSocket:
                         )
                     try:
                         await self._stream.send_all(data)
-                    except _STREAM_ERRORS as exc:
+                    except STREAM_ERRORS as exc:
                         raise self._fail(f"send failed: {exc!r}") from exc
+                    self._queued_bytes -= len(data)
                 if split is not None:
                     # Give the peer the time to read and act on the first part
                     # (the loop's own checkpoint is the last of these yields).
@@ -294,13 +286,42 @@ class ServerWebSocket:
             return self._parse(b"")
         try:
             data = await self._stream.receive_some(self._read_size)
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             raise self._fail(f"receive failed: {exc!r}") from exc
         if not data:
             raise self._fail("connection closed by the peer without a close frame", 1006)
         if self._wsproto_reads:
-            return self._feed_wsproto(data, self._close_sent)
-        return self._parse(data)
+            messages = self._feed_wsproto(data, self._close_sent)
+        else:
+            messages = self._parse(data)
+        held = len(self._buffer) + self._partial_size
+        if held != self._held:
+            self._hold(held)
+        return messages
+
+    def _hold(self, held: int) -> None:
+        """Count what this connection holds of unfinished messages; cut it past the budget."""
+        budget = self._budget
+        budget.used += held - self._held
+        self._held = held
+        if held and budget.used > budget.limit:
+            logger.warning(
+                "fake relay: unfinished messages over the %d-byte budget: closing a connection",
+                budget.limit,
+            )
+            self.release()
+            if not self._close_sent:
+                self._send_close(1013, "server busy: too many unfinished messages")
+            reason = f"unfinished messages over the {budget.limit}-byte budget"
+            self._fail(reason, 1013, "over_budget")
+
+    def release(self) -> None:
+        """Drop what is held of unfinished messages (the connection is done with)."""
+        self._buffer = bytearray()
+        self._partial.clear()
+        self._partial_size = 0
+        self._budget.used -= self._held
+        self._held = 0
 
     def _parse(self, data: bytes | bytearray) -> list[str]:
         """Every complete message of the bytes read so far.
@@ -352,7 +373,7 @@ class ServerWebSocket:
             stop = start + size
             if stop > end:  # incomplete: wait for the rest
                 break
-            payload = _unmask(buf[start:stop], buf[head:start])
+            payload = unmask(buf[start:stop], buf[head:start])
             if opcode == 0x1:
                 try:
                     messages.append(payload.decode())
@@ -393,7 +414,7 @@ class ServerWebSocket:
         for event in self._ws.events():
             if isinstance(event, TextMessage):
                 if event.message_finished and not self._partial:
-                    if _utf8_size(event.data) > self._max_message_size:
+                    if utf8_size(event.data) > self._max_message_size:
                         self._too_big()
                         break
                     messages.append(event.data)
@@ -419,7 +440,7 @@ class ServerWebSocket:
     def _add_part(self, data: str | bytes, finished: bool) -> str | None:
         """Add a fragment; the whole message once ``finished`` (None before)."""
         self._partial.append(data)
-        self._partial_size += len(data) if isinstance(data, bytes) else _utf8_size(data)
+        self._partial_size += len(data) if isinstance(data, bytes) else utf8_size(data)
         if self._partial_size > self._max_message_size:
             self._too_big()
             return None
@@ -438,7 +459,7 @@ class ServerWebSocket:
         logger.debug("fake relay: a message exceeded %d bytes", self._max_message_size)
         if not self._close_sent:
             self._send_close(1009, "message too big")
-        self._fail(f"a message exceeded {self._max_message_size} bytes", 1009)
+        self._fail(f"a message exceeded {self._max_message_size} bytes", 1009, "too_big")
 
     def _peer_closed(self, event: CloseConnection) -> None:
         self.peer_close = (event.code, event.reason or None)
@@ -447,14 +468,20 @@ class ServerWebSocket:
             self._close_sent = True
             with contextlib.suppress(LocalProtocolError):
                 self._queue(self._ws.send(event.response()))
+            fault = None
         elif state is ConnectionState.OPEN and not self._close_sent:
             # wsproto reports a protocol error as a close event: tell the peer.
             self._send_close(event.code, event.reason)
-        self._fail(f"closed ({event.code} {event.reason or ''})".strip(), event.code)
+            fault = "protocol"
+        else:
+            fault = None
+        self._fail(f"closed ({event.code} {event.reason or ''})".strip(), event.code, fault)
 
-    def _fail(self, reason: str, code: int | None = None) -> WireClosed:
+    def _fail(
+        self, reason: str, code: int | None = None, client_fault: str | None = None
+    ) -> WireClosed:
         if self._closed is None:
-            self._closed = WireClosed(reason, code)
+            self._closed = WireClosed(reason, code, client_fault)
         return self._closed
 
     async def abort(self) -> None:

@@ -17,6 +17,7 @@ from ._journal import JournalEntry, Notifier
 from ._operation import FakeOperation, OperationWorld
 
 __all__ = [
+    "COMMAND_LIMIT",
     "DIAL_OUTCOMES",
     "DTMF_DIGITS",
     "SCRIPT_DEFAULTS",
@@ -26,6 +27,9 @@ __all__ = [
     "device_number",
     "microseconds",
 ]
+
+#: Commands a call keeps in ``commands`` (the latest; older ones are dropped in batches).
+COMMAND_LIMIT = 10_000
 
 #: Digits the caller can press.
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
@@ -70,6 +74,8 @@ class World(OperationWorld, Protocol):
     def offer_call(self, call: FakeCall) -> bool: ...
 
     def message_outcome(self, number: str) -> str: ...
+
+    def call_ended(self, call: FakeCall) -> None: ...
 
 
 class Controller(Protocol):
@@ -206,6 +212,8 @@ class FakeCall:
             self.end_reason = end_reason
         self.emit("calling.call.state", self.call_params())
         waiters = self._state_waiters
+        if state == "ended":
+            self._fake.call_ended(self)
         if waiters:
             if state == "ended":  # every waiter: the ones still waiting will raise
                 for notifier in waiters.values():
@@ -243,7 +251,10 @@ class FakeCall:
         return self.script.get(key, SCRIPT_DEFAULTS[key])
 
     def record_command(self, entry: JournalEntry) -> None:
-        self.commands.append(entry)
+        commands = self.commands
+        commands.append(entry)
+        if len(commands) > COMMAND_LIMIT + COMMAND_LIMIT // 8:  # batched: amortized O(1)
+            del commands[: len(commands) - COMMAND_LIMIT]
         self._commands_changed.notify()
 
     def leave_queue(self) -> JSON | None:
