@@ -109,6 +109,9 @@ class RelayConnection:
             events_received=self._dispatcher.events_received,
             reconnects=self._link.reconnects,
             handler_errors=self._inbound.handler_errors,
+            calls_by_direction=dict(self._registry.calls_by_direction),
+            calls_ended=dict(self._registry.calls_ended),
+            request_errors=dict(self._link.request_errors),
         )
 
     def __repr__(self) -> str:

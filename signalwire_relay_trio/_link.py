@@ -82,6 +82,7 @@ class Link:
         self._socket_scope: trio.CancelScope | None = None
         self._supervisor_scope = trio.CancelScope()
         self.reconnects = 0
+        self.request_errors: dict[str, int] = {}  # by code (or error class, for local ones)
 
     @property
     def is_ready(self) -> bool:
@@ -113,8 +114,13 @@ class Link:
         Raises :class:`RelayError` for a non-2xx code or a JSON-RPC error.
         """
         deadline = trio.current_time() + self._settings.request_timeout
-        reply = await self.request(method, params, deadline)
-        return reply.unwrap()
+        try:
+            reply = await self.request(method, params, deadline)
+            return reply.unwrap()
+        except RelayError as exc:
+            key = type(exc).__name__ if exc.code is None else str(exc.code)
+            self.request_errors[key] = self.request_errors.get(key, 0) + 1
+            raise
 
     async def request(
         self,

@@ -58,6 +58,8 @@ class CallRegistry:
         self._calls_gone: trio.Event | None = None
         self._ended_ids: dict[str, None] = {}  # insertion-ordered; oldest dropped first
         self.calls_total = 0
+        self.calls_by_direction: dict[str, int] = {}
+        self.calls_ended: dict[str, int] = {}
 
     # -- the CallHost interface ---------------------------------------------------
 
@@ -68,8 +70,10 @@ class CallRegistry:
     def forget_call(self, call: Any) -> None:
         calls = self._router.calls
         call_id, ended = call.call_id, call.state is CallState.ENDED
+        outcome = (call.end_reason or "ended") if ended else "released"
         if calls.get(call_id) is call:
             del calls[call_id]
+            self.calls_ended[outcome] = self.calls_ended.get(outcome, 0) + 1
             if ended:
                 self._remember_ended(call_id)
             if not calls and self._calls_gone is not None:
@@ -153,6 +157,8 @@ class CallRegistry:
     def _add(self, call: Call) -> None:
         self._router.calls[call.call_id] = call
         self.calls_total += 1
+        direction = call.direction or "unknown"
+        self.calls_by_direction[direction] = self.calls_by_direction.get(direction, 0) + 1
 
     def end_calls(self, why: str) -> None:
         """The connection closed: every call it followed is over for this client."""

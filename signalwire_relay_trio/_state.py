@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -32,7 +32,12 @@ class RelayStatistics:
     ``session_pending`` (ids the session still matches), ``dials``,
     ``actions`` (running, by control id), ``inbound_consumers``. Totals since
     the connection opened: ``calls_total``, ``events_received``,
-    ``reconnects``, ``handler_errors``.
+    ``reconnects``, ``handler_errors``; ``calls_by_direction``
+    (``"inbound"``, ``"outbound"``), ``calls_ended`` by outcome (the end
+    reason, e.g. ``"hangup"``, ``"busy"``; ``"released"`` for a call this
+    client let go: passed, transferred, or its connection closed), and
+    ``request_errors`` by code (the server's code as a string, or the error
+    class for a local failure, e.g. ``"RequestTimeoutError"``).
     """
 
     state: ConnectionState
@@ -46,6 +51,9 @@ class RelayStatistics:
     events_received: int
     reconnects: int
     handler_errors: int
+    calls_by_direction: Mapping[str, int] = attrs.field(factory=dict)
+    calls_ended: Mapping[str, int] = attrs.field(factory=dict)
+    request_errors: Mapping[str, int] = attrs.field(factory=dict)
 
 
 class Latch:

@@ -23,10 +23,12 @@ Every name starts with ``signalwire_relay_``:
 ``events_received_total``                 counter  ``signalwire.event`` frames handled
 ``handler_errors_total``                  counter  ``serve()`` handlers that raised
 ``reconnects_total``                      counter  sockets replaced after a loss
+``calls_by_direction_total{direction}``   counter  calls followed, by ``inbound``/``outbound``
+``calls_ended_total{outcome}``            counter  calls over, by end reason (``hangup``,
+                                                   ``busy``...) or ``released`` (passed on)
+``request_errors_total{code}``            counter  requests that failed, by the server's code or
+                                                   the local error (``RequestTimeoutError``...)
 ========================================  =======  ===============================================
-
-Not (yet) available, because the connection does not count them: calls by
-direction and outcome, and request errors by code.
 """
 
 from __future__ import annotations
@@ -79,6 +81,27 @@ def _counters() -> dict[str, tuple[str, str]]:
     }
 
 
+def _breakdowns() -> dict[str, tuple[str, str, str]]:
+    # counter name -> (RelayStatistics mapping field, label, help text)
+    return {
+        "calls_by_direction": (
+            "calls_by_direction",
+            "direction",
+            "Calls followed since the connection opened, by direction.",
+        ),
+        "calls_ended": (
+            "calls_ended",
+            "outcome",
+            "Calls over, by end reason; 'released' for calls passed on or left.",
+        ),
+        "request_errors": (
+            "request_errors",
+            "code",
+            "Requests that failed, by the server's code or the local error's name.",
+        ),
+    }
+
+
 def statistics_metrics(
     samples: Iterable[tuple[Sequence[str], RelayStatistics]],
     labels: Sequence[str] = (),
@@ -102,14 +125,21 @@ def statistics_metrics(
         name: CounterMetricFamily(PREFIX + name, text, labels=labels)
         for name, (_, text) in _counters().items()
     }
+    breakdowns = {
+        name: CounterMetricFamily(PREFIX + name, text, labels=[*labels, label])
+        for name, (_, label, text) in _breakdowns().items()
+    }
     for values, stats in samples:
+        for name, (field, _, _) in _breakdowns().items():
+            for key, count in sorted(getattr(stats, field).items()):
+                breakdowns[name].add_metric([*values, key], float(count))
         for each in ConnectionState:
             state.add_metric([*values, each.value], 1.0 if stats.state is each else 0.0)
         for name, (field, _) in _gauges().items():
             gauges[name].add_metric(list(values), float(getattr(stats, field)))
         for name, (field, _) in _counters().items():
             counters[name].add_metric(list(values), float(getattr(stats, field)))
-    return [state, *gauges.values(), *counters.values()]
+    return [state, *gauges.values(), *counters.values(), *breakdowns.values()]
 
 
 class RelayCollector(Collector):

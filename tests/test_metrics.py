@@ -14,7 +14,7 @@ pytest.importorskip("prometheus_client")
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from signalwire_relay_trio import ConnectionState, RelayStatistics
+from signalwire_relay_trio import ConnectionState, RelayError, RelayStatistics
 from signalwire_relay_trio._metrics_http import serve_metrics
 from signalwire_relay_trio._runner import (
     bind_handler,
@@ -60,6 +60,8 @@ async def test_a_scrape_sees_the_active_call(
             during = samples(registry)
             await caller.hangup()
             await ended.wait()
+            with pytest.raises(RelayError):
+                await relay.execute("calling.teleport", {})
             nursery.cancel_scope.cancel()
     after = samples(registry)
     assert during[("signalwire_relay_active_calls", ())] == 1
@@ -69,6 +71,11 @@ async def test_a_scrape_sees_the_active_call(
     assert during[("signalwire_relay_events_received_total", ())] >= 2  # receive, answered
     assert after[("signalwire_relay_active_calls", ())] == 0
     assert after[("signalwire_relay_calls_total", ())] == 1
+    inbound = (("direction", "inbound"),)
+    assert during[("signalwire_relay_calls_by_direction_total", inbound)] == 1
+    assert ("signalwire_relay_calls_ended_total", (("outcome", "hangup"),)) not in during
+    assert after[("signalwire_relay_calls_ended_total", (("outcome", "hangup"),))] == 1
+    assert after[("signalwire_relay_request_errors_total", (("code", "-32601"),))] == 1
     assert all(name.startswith("signalwire_relay_") for name, _ in after)
 
 
@@ -88,6 +95,9 @@ class Fixed:
             "events_received": 99,
             "reconnects": 5,
             "handler_errors": 7,
+            "calls_by_direction": {"inbound": 6, "outbound": 4},
+            "calls_ended": {"hangup": 5, "released": 2},
+            "request_errors": {"404": 1, "RequestTimeoutError": 2},
         }
         values.update(fields)
         self.stats = RelayStatistics(**values)
@@ -112,6 +122,12 @@ def test_every_statistic_is_exposed_with_its_type_and_constant_labels() -> None:
     assert found[("signalwire_relay_events_received_total", app)] == 99
     assert found[("signalwire_relay_reconnects_total", app)] == 5
     assert found[("signalwire_relay_handler_errors_total", app)] == 7
+    assert (
+        found[("signalwire_relay_calls_by_direction_total", (*app, ("direction", "outbound")))] == 4
+    )
+    assert found[("signalwire_relay_calls_ended_total", (*app, ("outcome", "released")))] == 2
+    timeouts = (*app, ("code", "RequestTimeoutError"))
+    assert found[("signalwire_relay_request_errors_total", timeouts)] == 2
     states = {
         dict(labels)["state"]: value
         for (name, labels), value in found.items()
