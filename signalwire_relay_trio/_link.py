@@ -165,12 +165,13 @@ class Link:
                     continue
                 await waiter.park()
             finally:
-                self._requests.remove(request_id)
-                self.session.forget(request_id)
-            if waiter.error is not None:
-                raise waiter.error
-            assert waiter.reply is not None
-            return waiter.reply
+                self._forget(request_id)
+            return waiter.outcome()
+
+    def _forget(self, request_id: str) -> None:
+        """The request is over for us: a late reply to it will be dropped."""
+        self._requests.remove(request_id)
+        self.session.forget(request_id)
 
     async def _wait_until_ready(self, method: str, deadline: float, *, capped: bool) -> None:
         """Wait for the session to come back; bounded, so a long outage cannot pile up."""
@@ -412,13 +413,10 @@ class Link:
             ws.send(frame)
             await waiter.wait()
         finally:
-            self._requests.remove(request_id)
-            self.session.forget(request_id)
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.reply is not None
+            self._forget(request_id)
+        reply = waiter.outcome()
         was_resuming = self.session.resuming
-        self.session.handle_connect_reply(waiter.reply)
+        self.session.handle_connect_reply(reply)
         if was_resuming and not self.session.session_restored:
             logger.warning("the server did not restore the session; continuing as a new one")
 

@@ -117,6 +117,13 @@ class PendingRequest(Latch):
         self.reply: Reply | None = None
         self.error: BaseException | None = None
 
+    def outcome(self) -> Reply:
+        """The reply this request got; raises what failed it instead."""
+        if self.error is not None:
+            raise self.error
+        assert self.reply is not None
+        return self.reply
+
 
 async def wait_within(timeout: float | None, wait: Callable[[], Awaitable[T]]) -> T:
     """``await wait()``, raising ``trio.TooSlowError`` after ``timeout`` seconds.
