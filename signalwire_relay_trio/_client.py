@@ -19,7 +19,7 @@ import trio
 from ._call import Call
 from ._config import DEFAULTS, context_names, resolve_settings
 from ._connection import RelayConnection
-from ._groups import pick_error
+from ._groups import raise_single
 from ._message import Message
 from ._open import open_relay
 
@@ -175,10 +175,7 @@ class RelayClient:
         try:
             return await stack.__aexit__(*exc_info)
         except BaseExceptionGroup as group:
-            error = pick_error(group, exc_info[1] if len(exc_info) > 1 else None)
-            if error is group:
-                raise
-            raise error from None
+            raise_single(group, exc_info[1] if len(exc_info) > 1 else None)
 
     @property
     def relay(self) -> RelayConnection:

@@ -8,13 +8,14 @@ wrapped. Cancellation is never swallowed: a group holding only
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import trio
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["leaves", "pick_error"]
+__all__ = ["leaves", "pick_error", "raise_single"]
 
 
 def leaves(exc: BaseException) -> list[BaseException]:
@@ -43,3 +44,14 @@ def pick_error(exc: BaseException, prefer: BaseException | None = None) -> BaseE
         if not isinstance(leaf, trio.Cancelled):
             return leaf
     return exc
+
+
+def raise_single(group: BaseExceptionGroup, prefer: BaseException | None = None) -> NoReturn:
+    """Raise the one exception :func:`pick_error` chooses in place of ``group``.
+
+    The group itself is re-raised only when it holds nothing but cancellations.
+    """
+    error = pick_error(group, prefer)
+    if error is group:
+        raise group
+    raise error from None

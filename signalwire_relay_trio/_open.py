@@ -11,7 +11,7 @@ import trio
 
 from ._config import DEFAULTS, resolve_settings
 from ._connection import RelayConnection
-from ._groups import pick_error
+from ._groups import raise_single
 from ._link import StreamFactory
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -98,7 +98,4 @@ async def open_relay(
                 connection.close()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        error = pick_error(group, body_error)
-        if error is group:
-            raise
-        raise error from None
+        raise_single(group, body_error)

@@ -21,7 +21,7 @@ import attrs
 import trio
 
 from ._connection import RelayConnection
-from ._groups import pick_error
+from ._groups import raise_single
 from ._open import open_relay
 from ._state import ConnectionState, RelayStatistics
 
@@ -127,10 +127,7 @@ async def run_service(options: ServiceOptions, handler: Handler) -> int:
                     await _serve(options, handler, relay, stop)
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        error = pick_error(group)
-        if error is group:
-            raise
-        raise error from None
+        raise_single(group)
     return EXIT_ABORTED if stop.aborted else 0
 
 

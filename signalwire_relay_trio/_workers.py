@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 import trio
 
-from ._groups import pick_error
+from ._groups import raise_single
 from ._runner import EXIT_FATAL, STOP_SIGNALS, statistics_from_json
 from ._state import RelayStatistics
 
@@ -231,10 +231,7 @@ async def supervise(
                 await pool.run()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        error = pick_error(group)
-        if error is group:
-            raise
-        raise error from None
+        raise_single(group)
     if pool.fatal:
         return EXIT_FATAL
     if pool.clean:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._errors import CallEndedError
-from .._groups import leaves, pick_error
+from .._groups import leaves, raise_single
 
 if TYPE_CHECKING:
     from .._call import Call
@@ -101,8 +101,5 @@ async def serving(
             finally:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        error = pick_error(group, body_error)
-        if error is group:
-            raise
-        raise error from None
+        raise_single(group, body_error)
     watch.raise_failure()
