@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import itertools
-import json
 import secrets
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -23,6 +22,8 @@ from ._errors import (
     RelayError,
     RemoteProtocolError,
 )
+from ._json import decode as _decode
+from ._json import encode as _encode
 
 __all__ = [
     "AGENT",
@@ -45,9 +46,6 @@ PROTOCOL_VERSION = {"major": 2, "minor": 0, "revision": 0}
 _CALL_GONE_CODES = frozenset({404, 410})
 # Commands that do not address an existing call, so 404/410 mean something else.
 _NOT_CALL_COMMANDS = frozenset({"calling.dial", "calling.begin", "calling.receive"})
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_decode = json.JSONDecoder().decode
 
 
 class SessionState(enum.Enum):
@@ -368,7 +366,7 @@ class RelaySession:
         the session is unchanged by it and the next frame can follow.
         """
         try:
-            frame = _decode(text if isinstance(text, str) else text.decode("utf-8"))
+            frame = _decode(text)
         except (ValueError, UnicodeDecodeError):
             raise RemoteProtocolError("frame is not valid JSON") from None
         except RecursionError:

@@ -42,6 +42,7 @@ CORE = [
     "_pay_builders",
     "_framing",
     "_params",
+    "_json",
 ]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
 # The trio layer, bottom to top: each module may import the core and those before it.
