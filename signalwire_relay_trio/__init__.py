@@ -19,6 +19,7 @@ from ._action_kinds import (
 )
 from ._actions import Action, ActionStart
 from ._call import Call
+from ._call_tasks import CallTaskGroup
 from ._client import (
     RelayClient,
 )
@@ -271,6 +272,7 @@ __all__ = [
     "CallReceiveEvent",
     "CallState",
     "CallStateEvent",
+    "CallTaskGroup",
     "CallingErrorEvent",
     "CollectAction",
     "CollectEvent",

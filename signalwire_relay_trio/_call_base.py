@@ -20,6 +20,7 @@ from typing import Any, TypeVar, Union
 import trio
 
 from ._actions import Action, ActionStart, CallActions, Completion
+from ._call_tasks import CallTaskGroup
 from ._constants import CallState
 from ._errors import CallEndedError
 from ._events import CallStateEvent, RelayEvent
@@ -74,11 +75,13 @@ class CallBase:
         "_end_error",
         "_ended_event",
         "_feeds",
+        "_handler_scope",
         "_host",
         "_listeners",
-        "_nursery",
         "_passed_states",
         "_queue_controls",
+        "_serve_nursery",
+        "_task_group",
         "_waiters",
         "call_id",
         "context",
@@ -127,7 +130,11 @@ class CallBase:
         self._feeds: tuple[EventFeed, ...] = ()
         self._waiters: list[EventWaiter] = []
         self._end_error: CallEndedError | None = None
-        self._nursery: trio.Nursery | None = None
+        # Under serve(): the handler's scope and the nursery its task runs in; the
+        # task group (call.nursery) is made from them on first use.
+        self._handler_scope: trio.CancelScope | None = None
+        self._serve_nursery: trio.Nursery | None = None
+        self._task_group: CallTaskGroup | None = None
         # queue name -> the control_id of our calling.queue.enter (queue_leave reuses it)
         self._queue_controls: dict[str, str] | None = None
 
@@ -149,20 +156,40 @@ class CallBase:
         return self._end_error is None
 
     @property
-    def nursery(self) -> trio.Nursery:
-        """The call's task group: work started here ends with the call's handler."""
-        if self._nursery is None:
-            raise RuntimeError("this call has no task group (it is not run by serve())")
-        return self._nursery
+    def nursery(self) -> CallTaskGroup:
+        """The call's task group: work started here ends with the call's handler.
 
-    def _use_task_group(self, nursery: trio.Nursery | None) -> None:
-        """The task group of the call's handler (``serve()``), or None once it is over.
+        Only under ``serve()``, while the handler runs. A task that fails here
+        cancels the handler, as a nursery of the handler's own would; the
+        group is opened on first use, so a handler that starts no task pays
+        for none.
+        """
+        group = self._task_group
+        if group is None:
+            if self._handler_scope is None or self._serve_nursery is None:
+                raise RuntimeError("call.nursery exists only while serve() runs its handler")
+            group = self._task_group = CallTaskGroup(
+                self._handler_scope,
+                partial(_start_in, self._serve_nursery),
+                f"call {self.call_id} tasks",
+            )
+        return group
+
+    def _serve_in(self, scope: trio.CancelScope, nursery: trio.Nursery) -> None:
+        """``serve()`` runs this call's handler in ``scope``, as a task of ``nursery``.
 
         A method rather than a context manager: an idle call sits in its
         handler for its whole life, and a context manager's frame would stay
         with it.
         """
-        self._nursery = nursery
+        self._handler_scope = scope
+        self._serve_nursery = nursery
+
+    def _handler_over(self) -> CallTaskGroup | None:
+        """The handler has ended: no more tasks; its task group, if it had one, to close."""
+        group = self._task_group
+        self._handler_scope = self._serve_nursery = self._task_group = None
+        return group
 
     # -- reader side ------------------------------------------------------
 
@@ -211,7 +238,14 @@ class CallBase:
         run_listener(f"call {self.call_id}", handler, event, self._spawn)
 
     def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
-        self._host.spawn(self._nursery, run, name)
+        """Run a listener in the call's task group while its handler runs, else the connection's."""
+        if self._handler_scope is not None:
+            try:
+                self.nursery.start_soon(run, name=name)
+                return
+            except RuntimeError:  # the group closed: a task of it failed
+                pass
+        self._host.spawn(None, run, name)
 
     def _finish(self, error: CallEndedError) -> None:
         """The call is over for this client: settle everything it owns."""
@@ -449,6 +483,10 @@ class CallBase:
         return await self._actions.begin(
             kind, method, params, control_id, method_prefix, on_completed
         )
+
+
+def _start_in(nursery: trio.Nursery, run: Callable[[], Awaitable[None]], name: str) -> None:
+    nursery.start_soon(run, name=name)
 
 
 def _own_copy(error: CallEndedError) -> CallEndedError:

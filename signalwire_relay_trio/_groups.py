@@ -15,7 +15,7 @@ import trio
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["leaves", "pick_error", "raise_single"]
+__all__ = ["combine", "leaves", "pick_error", "raise_single"]
 
 
 def leaves(exc: BaseException) -> list[BaseException]:
@@ -26,6 +26,13 @@ def leaves(exc: BaseException) -> list[BaseException]:
             found.extend(leaves(inner))
         return found
     return [exc]
+
+
+def combine(first: BaseException | None, second: BaseException | None) -> BaseException | None:
+    """Two outcomes as one exception: either alone, a group if both raised, None if neither."""
+    if first is None or second is None:
+        return first or second
+    return BaseExceptionGroup("several errors", [first, second])
 
 
 def pick_error(exc: BaseException, prefer: BaseException | None = None) -> BaseException:

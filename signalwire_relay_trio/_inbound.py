@@ -24,7 +24,7 @@ from ._call import Call
 from ._call_base import HANGUP_GRACE
 from ._errors import CallEndedError, RelayError
 from ._events import MessageReceiveEvent, RelayEvent
-from ._groups import leaves
+from ._groups import combine, leaves
 from ._message import Message, message_from_event
 from ._registry import CallRegistry
 
@@ -263,20 +263,24 @@ class Inbound:
         )
 
     async def _run_call(self, handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
-        """Run one call's handler in the call's own task group, then hang up."""
+        """Run one call's handler in a scope of its own, close its task group, hang up."""
         self._running += 1
         try:
-            async with trio.open_nursery() as nursery:
-                call._use_task_group(nursery)
-                try:
+            handler_error: BaseException | None = None
+            try:
+                # A failing task of the call's group cancels this scope: absorbed here.
+                with trio.CancelScope() as scope:
+                    call._serve_in(scope, _parent_nursery())
                     await handler(call)
-                finally:
-                    nursery.cancel_scope.cancel()
-        except BaseException as exc:
-            if _log_handler_exit(call, exc):
+            except BaseException as exc:
+                handler_error = exc
+            group = call._handler_over()
+            group_error = None if group is None else await group.close()
+            error = combine(handler_error, group_error)
+            if error is not None and _log_handler_exit(call, error):
                 self.handler_errors += 1
         finally:
-            call._use_task_group(None)
+            call._handler_over()
             try:
                 if call.active:
                     await _hang_up_after_handler(call)
@@ -294,6 +298,12 @@ class Inbound:
             logger.exception("message %s: handler raised", message.message_id)
         finally:
             self._handler_done()
+
+
+def _parent_nursery() -> trio.Nursery:
+    nursery = trio.lowlevel.current_task().parent_nursery
+    assert nursery is not None  # a handler task is always started in a nursery
+    return nursery
 
 
 def _call_task_name(call: Call) -> str:

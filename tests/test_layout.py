@@ -57,6 +57,7 @@ TRIO_LAYER = [
     "_subscriptions",
     "_actions",
     "_action_kinds",
+    "_call_tasks",
     "_call_base",
     "_call_media",
     "_one_shot",
