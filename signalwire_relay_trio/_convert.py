@@ -336,6 +336,67 @@ def _flatten(merged: dict[str, Any], plan: _Plan) -> None:
                     merged[target] = node[leaf]
 
 
+# What a value of each field type already is when no coercion is needed.
+_EXACT: dict[Any, type] = {str: str, int: int, float: float, bool: bool, dict[str, Any]: dict}
+
+FastStructureFn = Callable[[Mapping[str, Any]], T]
+
+
+def _field_reader(field: Any, spec: Any, number: int, namespace: dict[str, Any]) -> list[str]:
+    """Source lines that set ``v<number>`` to one field's value, read from the dict ``o``."""
+    key, hook = field.name, None
+    if isinstance(spec, str):
+        key = spec
+    elif spec is not None:
+        key, hook = spec.rename or key, spec.struct_hook
+    value, call = f"v{number}", f"h{number}(v{number}, t{number})"
+    namespace[f"t{number}"] = field.type
+    if hook is None:
+        namespace[f"h{number}"] = converter.get_structure_hook(field.type)
+        inner = _optional_arg(field.type)
+        exact = _EXACT.get(field.type if inner is None else inner)
+        needs_hook = "True" if exact is None else f"type({value}) is not {exact.__name__}"
+    else:
+        namespace[f"h{number}"] = hook
+        needs_hook = "True"
+    default = field.default
+    if default is attrs.NOTHING:
+        return [f"    {value} = o[{key!r}]", f"    if {needs_hook}: {value} = {call}"]
+    if default is None:
+        return [
+            f"    {value} = o.get({key!r})",
+            f"    if {value} is not None and ({needs_hook}): {value} = {call}",
+        ]
+    factory = getattr(default, "factory", None)
+    namespace[f"d{number}"] = default if factory is None else factory
+    made = f"d{number}" if factory is None else f"d{number}()"
+    return [
+        f"    {value} = o.get({key!r}, NOTHING)",
+        f"    {value} = {made} if {value} is NOTHING else {call}",
+    ]
+
+
+def _fast_structure_fn(cls: type[T], overrides: Mapping[str, Any]) -> FastStructureFn[T]:
+    """A straight-line structuring function for ``cls``: the hot path of ``WireModel.build``.
+
+    Each field is read with one lookup, and a hook is called only when the
+    value is not already of the field's type (cattrs' generated function
+    calls two per field). Coercions and defaults are the converter's; any
+    error is left to the detailed cattrs function to report, by field.
+    """
+    namespace: dict[str, Any] = {"cls": cls, "NOTHING": attrs.NOTHING}
+    lines = ["def build(o):"]
+    fields = attrs.fields(attrs.resolve_types(cls))
+    for number, field in enumerate(fields):
+        lines += _field_reader(field, overrides.get(field.name), number, namespace)
+    arguments = ", ".join(f"{field.name}=v{number}" for number, field in enumerate(fields))
+    lines.append(f"    return cls({arguments})")
+    source = "\n".join(lines)
+    exec(compile(source, f"<wire model {cls.__qualname__}>", "exec"), namespace)
+    built: FastStructureFn[T] = namespace["build"]
+    return built
+
+
 @attrs.frozen
 class WireModel(Generic[T]):
     """How to build one attrs class from a flat wire dict, generated once.
@@ -350,6 +411,7 @@ class WireModel(Generic[T]):
     structure: StructureFn[T]
     plan: _Plan
     wire_names: dict[str, str]
+    fast: FastStructureFn[T]
 
     @classmethod
     def create(
@@ -369,12 +431,17 @@ class WireModel(Generic[T]):
             groups.setdefault(tuple(parents), []).append((leaf, attr, True))
         plan = tuple((path, tuple(leaves)) for path, leaves in groups.items())
         names = {attr: wire for attr, wire in overrides.items() if isinstance(wire, str)}
-        return cls(target, make_structure_fn(target, **overrides), plan, names)
+        fast = _fast_structure_fn(target, overrides)
+        return cls(target, make_structure_fn(target, **overrides), plan, names, fast)
 
     def build(self, merged: dict[str, Any]) -> T:
         """Structure ``merged`` (which may be extended with flattened keys)."""
         if self.plan:
             _flatten(merged, self.plan)
+        try:
+            return self.fast(merged)
+        except Exception:
+            pass
         try:
             return self.structure(merged, self.cls)
         except ClassValidationError as exc:

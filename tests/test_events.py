@@ -722,3 +722,37 @@ def test_parse_event_returns_event_or_raises_value_error(payload: Any) -> None:
         return
     assert isinstance(event, RelayEvent)
     repr(event)
+
+
+# -- the generated fast path agrees with cattrs' detailed function --------------------
+
+_WIRE_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "1", "2.5", "true", "ended", "finished", "hangup", "x"]),
+    st.text(max_size=5),
+    st.lists(st.sampled_from(["a", "b"]), max_size=2),
+    st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 3), max_size=2),
+)
+
+
+@pytest.mark.parametrize("event_type", sorted(_events._MODELS))
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_fast_structure_agrees_with_the_detailed_one(event_type: str, data: Any) -> None:
+    model = _events._MODELS[event_type]
+    names = [model.wire_names.get(f.name, f.name) for f in attrs.fields(model.cls)]
+    merged = data.draw(st.dictionaries(st.sampled_from(names), _WIRE_VALUES))
+    merged["event_type"] = event_type
+    merged["params"] = {}
+    try:
+        expected: Any = model.structure(dict(merged), model.cls)
+    except Exception:
+        expected = "refused"
+    try:
+        got: Any = model.fast(dict(merged))
+    except Exception:
+        got = "refused"
+    assert got == expected
