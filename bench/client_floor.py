@@ -1,14 +1,14 @@
 """Bench client: the floor — our transport with no SDK logic, the lower bound.
 
 ``ClientWebSocket`` (our framer, batched reads and writes) over the same
-MemoryBIO TLS stream the client uses; JSON frames built by hand; every call is a
+MemoryBIO TLS stream the client uses, and its JSON codec (``_json``: orjson);
+JSON frames built by hand; every call is a
 small state record advanced by the reader itself (no task, no future, no
 event objects): ack each event, answer, play, hang up.
 """
 
 from __future__ import annotations
 
-import json
 import ssl
 from typing import Any
 
@@ -16,11 +16,10 @@ import trio
 from _benchlib import client_arguments, emit, host_port, plan_for, snapshot
 from _triolib import command_loop
 
+from signalwire_relay_trio._json import decode as loads
+from signalwire_relay_trio._json import encode as dumps
 from signalwire_relay_trio._tls import open_tls_over_tcp
 from signalwire_relay_trio._transport import ClientWebSocket
-
-dumps = json.JSONEncoder(separators=(",", ":")).encode
-loads = json.loads
 
 
 class Floor:
