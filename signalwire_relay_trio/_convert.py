@@ -386,7 +386,8 @@ def _fast_structure_fn(cls: type[T], overrides: Mapping[str, Any]) -> FastStruct
     """
     namespace: dict[str, Any] = {"cls": cls, "NOTHING": attrs.NOTHING}
     lines = ["def build(o):"]
-    fields = attrs.fields(attrs.resolve_types(cls))
+    resolved: Any = attrs.resolve_types(cast(Any, cls))
+    fields = attrs.fields(resolved)
     for number, field in enumerate(fields):
         lines += _field_reader(field, overrides.get(field.name), number, namespace)
     arguments = ", ".join(f"{field.name}=v{number}" for number, field in enumerate(fields))

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import trio
 
+from .._json import decode
 from ._client_errors import MAX_DEPTH, too_deep
 from ._dispatch import CommandSpec, dispatch_command
 from ._frames import (
@@ -290,7 +291,7 @@ class Link:
 
     async def _handle_message(self, text: str) -> None:
         try:
-            frame = json.loads(text)
+            frame = decode(text)
         except (ValueError, RecursionError) as exc:  # RecursionError: nested beyond the parser
             self._journal_raw(text)
             self.client_error("parse", f"not JSON ({len(text)} chars): {type(exc).__name__}")
