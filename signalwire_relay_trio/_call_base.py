@@ -185,11 +185,13 @@ class CallBase:
         self._handler_scope = scope
         self._serve_nursery = nursery
 
-    def _handler_over(self) -> CallTaskGroup | None:
-        """The handler has ended: no more tasks; its task group, if it had one, to close."""
-        group = self._task_group
+    def _task_group_used(self) -> CallTaskGroup | None:
+        """The call's task group, if something used it (for ``serve()`` to close)."""
+        return self._task_group
+
+    def _handler_over(self) -> None:
+        """The handler and its tasks have ended: ``call.nursery`` is gone."""
         self._handler_scope = self._serve_nursery = self._task_group = None
-        return group
 
     # -- reader side ------------------------------------------------------
 

@@ -17,6 +17,7 @@ handler. It keeps what a nursery of the handler's own would promise:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -35,10 +36,13 @@ class CallTaskGroup:
 
     Has the parts of :class:`trio.Nursery` a handler uses: :meth:`start_soon`,
     :meth:`start`, :attr:`cancel_scope` (the handler's own scope) and
-    :attr:`child_tasks`.
+    :attr:`child_tasks`. It takes new tasks until the handler has ended and
+    its tasks with it; a task started while they are being cancelled starts
+    cancelled, as in a nursery.
     """
 
     __slots__ = (
+        "_close_requested",
         "_closed",
         "_failure",
         "_finished",
@@ -57,8 +61,9 @@ class CallTaskGroup:
         self._nursery: trio.Nursery | None = None
         self._queued: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], object]] = []
         self._opened: trio.Event | None = None
+        self._close_requested: trio.Event | None = None
         self._finished: trio.Event | None = None
-        self._closed = False
+        self._closed = False  # no new tasks: the handler and its tasks are over
         self._failure: BaseException | None = None
 
     @property
@@ -76,8 +81,9 @@ class CallTaskGroup:
         """Start ``async_fn(*args)`` as a task of the call (see :meth:`trio.Nursery.start_soon`)."""
         if self._closed:
             raise RuntimeError(_CLOSED)
+        name = async_fn if name is None else name
         if self._nursery is not None:
-            self._nursery.start_soon(async_fn, *args, name=name)
+            self._nursery.start_soon(self._guarded, async_fn, *args, name=name)
             return
         self._queued.append((async_fn, args, name))
         self._open_soon()
@@ -92,51 +98,72 @@ class CallTaskGroup:
             self._open_soon()
             assert self._opened is not None
             await self._opened.wait()
-            if self._nursery is None:  # closed before it opened
-                raise RuntimeError(_CLOSED)
-        return await self._nursery.start(async_fn, *args, name=name)
+        if self._closed or self._nursery is None:
+            raise RuntimeError(_CLOSED)
+        name = async_fn if name is None else name
+        return await self._nursery.start(self._guarded_start, async_fn, *args, name=name)
 
     def _open_soon(self) -> None:
         if self._opened is None:
-            self._opened = trio.Event()
-            self._finished = trio.Event()
             self._spawn(self._supervise, self._name)
+            self._opened = trio.Event()
+            self._close_requested = trio.Event()
+            self._finished = trio.Event()
+
+    async def _guarded(self, async_fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run one task; if it fails, cancel the handler at once, as its nursery would."""
+        try:
+            await async_fn(*args)
+        except BaseException as exc:
+            if not isinstance(exc, trio.Cancelled):
+                self._handler_scope.cancel()
+            raise
+
+    async def _guarded_start(
+        self,
+        async_fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await self._guarded(partial(async_fn, task_status=task_status), *args)
 
     async def _supervise(self) -> None:
-        """Hold the call's nursery until the handler ends; report what failed in it."""
-        assert self._opened is not None and self._finished is not None
+        """Hold the call's nursery until the handler has ended; keep what failed in it."""
+        opened, close_requested, finished = self._opened, self._close_requested, self._finished
+        assert opened is not None and close_requested is not None and finished is not None
         try:
-            if self._closed:
-                return
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 queued, self._queued = self._queued, []
                 for async_fn, args, name in queued:
-                    nursery.start_soon(async_fn, *args, name=name)
-                self._opened.set()
-                await trio.sleep_forever()
+                    nursery.start_soon(self._guarded, async_fn, *args, name=name)
+                opened.set()
+                # Open (if cancelled) until the handler has ended, as a nursery of its own was.
+                with trio.CancelScope(shield=True):
+                    await close_requested.wait()
+                nursery.cancel_scope.cancel()
         except BaseException as exc:
             failures = [e for e in leaves(exc) if not isinstance(e, trio.Cancelled)]
             if not failures or any(not isinstance(e, Exception) for e in failures):
                 raise
             self._failure = exc
-            self._handler_scope.cancel()
         finally:
             self._closed = True
-            self._opened.set()
-            self._finished.set()
+            opened.set()
+            finished.set()
 
     async def close(self) -> BaseException | None:
-        """The handler is over: cancel its tasks, wait for them; what they raised, if anything.
+        """The handler has ended: cancel its tasks, wait for them, return what failed.
 
         Waits even if the handler was cancelled, as a nursery's exit does: the
         tasks were cancelled too, so they end promptly.
         """
-        self._closed = True
-        self._queued.clear()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
-        if self._finished is not None:
-            with trio.CancelScope(shield=True):
-                await self._finished.wait()
-        return self._failure
+        if self._finished is None:
+            self._closed = True
+            return None
+        assert self._close_requested is not None
+        self._close_requested.set()
+        with trio.CancelScope(shield=True):
+            await self._finished.wait()
+        failure, self._failure = self._failure, None
+        return failure

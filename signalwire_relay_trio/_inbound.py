@@ -265,8 +265,8 @@ class Inbound:
     async def _run_call(self, handler: Callable[[Call], Awaitable[Any]], call: Call) -> None:
         """Run one call's handler in a scope of its own, close its task group, hang up."""
         self._running += 1
+        handler_error: BaseException | None = None
         try:
-            handler_error: BaseException | None = None
             try:
                 # A failing task of the call's group cancels this scope: absorbed here.
                 with trio.CancelScope() as scope:
@@ -274,11 +274,16 @@ class Inbound:
                     await handler(call)
             except BaseException as exc:
                 handler_error = exc
-            group = call._handler_over()
+            group = call._task_group_used()
             group_error = None if group is None else await group.close()
             error = combine(handler_error, group_error)
-            if error is not None and _log_handler_exit(call, error):
-                self.handler_errors += 1
+            handler_error = group_error = None  # no frame <-> traceback cycle to outlive the call
+            if error is not None:
+                try:
+                    if _log_handler_exit(call, error):
+                        self.handler_errors += 1
+                finally:
+                    del error
         finally:
             call._handler_over()
             try:

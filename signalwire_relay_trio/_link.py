@@ -35,6 +35,7 @@ from ._errors import (
 from ._groups import leaves, pick_error
 from ._protocol import RelaySession, Reply
 from ._requests import RequestTable, timeout_error
+from ._socket import open_raw_tcp_stream
 from ._state import ConnectionState
 from ._tls import start_tls
 from ._transport import MAX_MESSAGE_SIZE, ClientWebSocket, TransportClosed
@@ -343,7 +344,7 @@ class Link:
             with self._connect_stage("opening the stream", deadline):
                 return await self._stream_factory()
         with self._connect_stage("TCP connect", deadline):
-            tcp = await trio.open_tcp_stream(settings.hostname, settings.port)
+            tcp = await open_raw_tcp_stream(settings.hostname, settings.port)
         if not settings.secure:
             return tcp
         assert settings.ssl_context is not None

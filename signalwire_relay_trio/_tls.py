@@ -20,6 +20,8 @@ import ssl
 
 import trio
 
+from ._socket import open_raw_tcp_stream
+
 __all__ = ["TLSStream", "open_tls_over_tcp", "start_tls"]
 
 DEFAULT_RECEIVE_SIZE = 64 * 1024
@@ -258,9 +260,9 @@ async def open_tls_over_tcp(
     *,
     happy_eyeballs_delay: float | None = 0.25,
 ) -> TLSStream:
-    """trio.open_tcp_stream (IPv4/IPv6, names) + TLSStream + handshake; closes on failure."""
+    """open_raw_tcp_stream (IPv4/IPv6, names) + TLSStream + handshake; closes on failure."""
     host = _strip_brackets(host)
-    tcp = await trio.open_tcp_stream(host, port, happy_eyeballs_delay=happy_eyeballs_delay)
+    tcp = await open_raw_tcp_stream(host, port, happy_eyeballs_delay=happy_eyeballs_delay)
     return await start_tls(tcp, ssl_context, host)
 
 

@@ -8,7 +8,9 @@ call, the tasks end (and are waited for) before the call is hung up.
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 
 import pytest
 import trio
@@ -263,3 +265,108 @@ async def test_cancelling_serve_ends_the_handler_and_its_tasks(
             nursery.cancel_scope.cancel()
         await fake_call.wait_for_state("ended")
     assert sorted(log) == ["handler ended", "task ended"]
+
+
+# -- found in review: the nursery's edges ----------------------------------------------
+
+
+async def test_a_task_started_as_the_handler_returns_still_starts(
+    relay, fake_relay: FakeRelay, autojump_clock
+) -> None:
+    log: list[str] = []
+
+    async def task() -> None:
+        log.append("started")  # before its first checkpoint, as in a nursery
+        try:
+            await trio.sleep_forever()
+        finally:
+            log.append("cancelled")
+
+    async def handler(call: Call) -> None:
+        call.nursery.start_soon(task)
+
+    with trio.fail_after(30):
+        await serve_one(relay, fake_relay, handler)
+    assert log == ["started", "cancelled"]
+
+
+async def test_tasks_may_start_tasks_while_they_are_cancelled(
+    relay, fake_relay: FakeRelay, caplog, autojump_clock
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="signalwire_relay_trio")
+    log: list[str] = []
+    calls: list[Call] = []
+
+    async def cleanup() -> None:
+        log.append("cleanup started")
+
+    async def task() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            calls[0].nursery.start_soon(cleanup)
+
+    async def handler(call: Call) -> None:
+        calls.append(call)
+        call.nursery.start_soon(task)
+        await trio.sleep(1)
+
+    with trio.fail_after(30):
+        await serve_one(relay, fake_relay, handler)
+    assert log == ["cleanup started"]
+    assert relay.statistics().handler_errors == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_after_a_failure_the_handlers_clean_up_may_still_start_tasks(
+    relay, fake_relay: FakeRelay, caplog, autojump_clock
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="signalwire_relay_trio")
+
+    async def fails() -> None:
+        raise ValueError("broke")
+
+    async def handler(call: Call) -> None:
+        call.nursery.start_soon(fails)
+        try:
+            await trio.sleep_forever()
+        finally:
+            call.nursery.start_soon(trio.sleep, 1)  # starts cancelled, no error
+
+    with trio.fail_after(30):
+        await serve_one(relay, fake_relay, handler)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "broke" in errors[0].getMessage()
+    assert relay.statistics().handler_errors == 1
+
+
+# (A handler that raises is logged with its traceback, which pytest's log capture keeps.)
+@pytest.mark.parametrize("ending", ["returns", "call ended"])
+async def test_a_served_call_is_freed_without_the_cycle_collector(
+    relay, fake_relay: FakeRelay, autojump_clock, ending: str
+) -> None:
+    refs: list[weakref.ref[Call]] = []
+
+    async def handler(call: Call) -> None:
+        refs.append(weakref.ref(call))
+        call.nursery.start_soon(trio.sleep_forever)
+        await call.answer()
+        if ending == "call ended":
+            await call.wait_for(EVENT_CALL_STATE, lambda e: False)
+
+    gc.collect()
+    gc.disable()
+    try:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(relay.serve, handler)
+                fake_call = await fake_relay.inbound_call()
+                if ending == "call ended":
+                    await fake_call.wait_for_state("answered")
+                    await fake_call.hangup()
+                await fake_call.wait_for_state("ended")
+                await trio.sleep(1)
+                nursery.cancel_scope.cancel()
+        assert refs[0]() is None
+    finally:
+        gc.enable()

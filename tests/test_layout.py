@@ -48,6 +48,7 @@ CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
 # The trio layer, bottom to top: each module may import the core and those before it.
 TRIO_LAYER = [
     "_groups",
+    "_socket",
     "_state",
     "_tls",
     "_transport",

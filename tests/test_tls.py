@@ -21,6 +21,8 @@ import trio
 import trio.testing
 import trustme
 
+from signalwire_relay_trio import _tls
+from signalwire_relay_trio._socket import RawSocketStream
 from signalwire_relay_trio._tls import TLSStream, open_tls_over_tcp, start_tls
 
 
@@ -581,7 +583,7 @@ async def test_open_tls_over_tcp(
         with trio.fail_after(3):
             stream = await open_tls_over_tcp(connect_to, port, client_context)
             assert stream.version() == "TLSv1.3"
-            assert isinstance(stream.transport_stream, trio.SocketStream)
+            assert isinstance(stream.transport_stream, RawSocketStream)
             await stream.send_all(b"over tcp")
             assert await receive_exactly(stream, 8) == b"OVER TCP"
             await stream.aclose()
@@ -593,15 +595,15 @@ async def test_open_tls_over_tcp_closes_the_socket_on_failure(
 ) -> None:
     untrusting = ssl.create_default_context()
     trustme.CA().configure_trust(untrusting)
-    opened: list[trio.SocketStream] = []
-    real_open = trio.open_tcp_stream
+    opened: list[RawSocketStream] = []
+    real_open = _tls.open_raw_tcp_stream
 
-    async def recording_open(*args: object, **kwargs: object) -> trio.SocketStream:
+    async def recording_open(*args: object, **kwargs: object) -> RawSocketStream:
         stream = await real_open(*args, **kwargs)  # type: ignore[arg-type]
         opened.append(stream)
         return stream
 
-    monkeypatch.setattr(trio, "open_tcp_stream", recording_open)
+    monkeypatch.setattr(_tls, "open_raw_tcp_stream", recording_open)
 
     async def serve(stream: trio.SSLStream[trio.SocketStream]) -> None:
         with contextlib.suppress(trio.BrokenResourceError):
