@@ -35,7 +35,8 @@ RUN_DESCRIPTION = f"""\
 Serve inbound calls (or, with --messages, inbound messages) with an async
 handler: `async def handler(call)`, or `async def handler(call, relay)` when
 it needs the connection (to dial or to send messages). Every call runs in its
-own task and nursery; a handler's error is logged and that call hung up.
+own task, with its own task group; a handler's error is logged and that call
+hung up.
 
 Credentials come from the environment: {ENV_PROJECT} and
 {ENV_TOKEN} (or {ENV_JWT}), and {ENV_SPACE} for
