@@ -245,9 +245,9 @@ class CallBase:
             try:
                 self.nursery.start_soon(run, name=name)
                 return
-            except RuntimeError:  # the group closed: a task of it failed
+            except RuntimeError:  # the group has closed: its handler is ending
                 pass
-        self._host.spawn(None, run, name)
+        self._host.spawn(run, name)
 
     def _finish(self, error: CallEndedError) -> None:
         """The call is over for this client: settle everything it owns."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
 from typing import Any
 
 import trio
@@ -59,7 +58,7 @@ class RelayConnection:
         self._link = Link(settings, self._set_state, stream_factory)
         self._registry = CallRegistry(self._link, nursery)
         self._inbound = Inbound(self._registry, settings.max_active_calls)
-        self._subscribers = ConnectionEvents(partial(self._registry.spawn, None))
+        self._subscribers = ConnectionEvents(self._registry.spawn)
         self._dispatcher = FrameDispatcher(
             self._link, self._registry, self._inbound, self._subscribers
         )
@@ -245,7 +244,7 @@ class RelayConnection:
         if not isinstance(message_id, str) or not message_id:
             raise RelayError(None, "messaging.send result carries no message_id")
         message = Message(
-            spawn=partial(self._registry.spawn, None),
+            spawn=self._registry.spawn,
             message_id=message_id,
             context=context,
             direction="outbound",

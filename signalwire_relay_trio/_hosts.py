@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-import trio
-
 __all__ = ["CallHost"]
 
 
@@ -38,7 +36,5 @@ class CallHost(Protocol):
     def forget_control(self, control_id: str, call: Any) -> None:
         """Stop routing ``control_id`` to ``call`` (if it still points there)."""
 
-    def spawn(
-        self, nursery: trio.Nursery | None, run: Callable[[], Awaitable[None]], name: str
-    ) -> None:
-        """Run ``run()`` as a task in ``nursery``, or the connection's own when it is gone."""
+    def spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run ``run()`` as a task in the connection's nursery."""

@@ -87,13 +87,8 @@ class CallRegistry:
         if controls.get(control_id) is call:
             del controls[control_id]
 
-    def spawn(
-        self, nursery: trio.Nursery | None, run: Callable[[], Awaitable[None]], name: str
-    ) -> None:
-        try:
-            (nursery or self._nursery).start_soon(run, name=name)
-        except RuntimeError:  # the call's task group has closed
-            self._nursery.start_soon(run, name=name)
+    def spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        self._nursery.start_soon(run, name=name)
 
     # -- calls ------------------------------------------------------------------------
 
