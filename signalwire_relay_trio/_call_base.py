@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
@@ -25,6 +24,7 @@ from ._constants import CallState
 from ._errors import CallEndedError
 from ._events import CallStateEvent, RelayEvent
 from ._hosts import CallHost
+from ._shared_values import shared_device
 from ._state import wait_within
 from ._subscriptions import (
     EventFeed,
@@ -34,7 +34,7 @@ from ._subscriptions import (
     run_listener,
 )
 
-__all__ = ["HANGUP_GRACE", "CallBase", "shared_device", "shared_string"]
+__all__ = ["HANGUP_GRACE", "CallBase"]
 
 logger = logging.getLogger("signalwire_relay_trio.call")
 
@@ -169,9 +169,7 @@ class CallBase:
             if self._handler_scope is None or self._serve_nursery is None:
                 raise RuntimeError("call.nursery exists only while serve() runs its handler")
             group = self._task_group = CallTaskGroup(
-                self._handler_scope,
-                partial(_start_in, self._serve_nursery),
-                f"call {self.call_id} tasks",
+                self._handler_scope, self._serve_nursery, f"call {self.call_id} tasks"
             )
         return group
 
@@ -487,10 +485,6 @@ class CallBase:
         )
 
 
-def _start_in(nursery: trio.Nursery, run: Callable[[], Awaitable[None]], name: str) -> None:
-    nursery.start_soon(run, name=name)
-
-
 def _own_copy(error: CallEndedError) -> CallEndedError:
     """A waiter's own ``CallEndedError``, chained to the one that ended the call.
 
@@ -500,38 +494,3 @@ def _own_copy(error: CallEndedError) -> CallEndedError:
     copy = CallEndedError(error.code, error.message)
     copy.__cause__ = error
     return copy
-
-
-# -- call facts shared between calls -------------------------------------------
-
-
-def shared_string(value: Any) -> Any:
-    """One string object for a value many calls repeat (node, project, context).
-
-    JSON decoding makes a new string per event; a process holding thousands
-    of calls would otherwise keep thousands of copies of the same few values.
-    """
-    return sys.intern(value) if isinstance(value, str) else value
-
-
-def shared_device(device: Any) -> dict[str, Any] | None:
-    """A copy of a device dict with its keys and strings shared (see :func:`shared_string`).
-
-    JSON decoding gives every event fresh key strings too; a device is kept
-    for the call's whole life, so it is worth rebuilding once.
-    """
-    return _shared_value(device) if isinstance(device, dict) else None
-
-
-def _shared_value(value: Any, depth: int = 3) -> Any:
-    """``value`` with its strings shared, down to ``depth`` levels (devices are shallow)."""
-    if isinstance(value, str):
-        return sys.intern(value)
-    if isinstance(value, dict) and depth:
-        return {sys.intern(key): _shared_value(item, depth - 1) for key, item in value.items()}
-    return value
-
-
-def same_string(value: Any, known: str | None) -> Any:
-    """``known`` itself when ``value`` equals it, so the call holds one string, not two."""
-    return known if value == known else value

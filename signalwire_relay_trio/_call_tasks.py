@@ -26,8 +26,6 @@ from ._groups import leaves
 
 __all__ = ["CallTaskGroup"]
 
-Spawn = Callable[[Callable[[], Awaitable[None]], str], None]
-
 _CLOSED = "the call's handler has ended: its task group takes no new tasks"
 
 
@@ -51,12 +49,13 @@ class CallTaskGroup:
         "_nursery",
         "_opened",
         "_queued",
-        "_spawn",
+        "_supervisor_nursery",
     )
 
-    def __init__(self, handler_scope: trio.CancelScope, spawn: Spawn, name: str) -> None:
+    def __init__(self, handler_scope: trio.CancelScope, beside: trio.Nursery, name: str) -> None:
+        """``beside``: the nursery of the handler's task, where the supervisor runs too."""
         self._handler_scope = handler_scope
-        self._spawn = spawn
+        self._supervisor_nursery = beside
         self._name = name
         self._nursery: trio.Nursery | None = None
         self._queued: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], object]] = []
@@ -105,7 +104,7 @@ class CallTaskGroup:
 
     def _open_soon(self) -> None:
         if self._opened is None:
-            self._spawn(self._supervise, self._name)
+            self._supervisor_nursery.start_soon(self._supervise, name=self._name)
             self._opened = trio.Event()
             self._close_requested = trio.Event()
             self._finished = trio.Event()

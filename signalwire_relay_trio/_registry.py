@@ -16,12 +16,12 @@ from typing import Any, Protocol
 import trio
 
 from ._call import Call
-from ._call_base import same_string, shared_device, shared_string
 from ._constants import CallState
 from ._events import MessageStateEvent, RelayEvent
 from ._link import Link
 from ._message import Message
 from ._routing import EventRouter, Route
+from ._shared_values import same_string, shared_device, shared_string
 
 __all__ = ["CallRegistry", "DialTarget"]
 

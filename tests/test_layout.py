@@ -43,6 +43,7 @@ CORE = [
     "_framing",
     "_params",
     "_json",
+    "_shared_values",
 ]
 CORE_MODULES = {f"{PACKAGE}.{name}" for name in CORE}
 # The trio layer, bottom to top: each module may import the core and those before it.
